@@ -1,0 +1,41 @@
+# carbonledger: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench dagster-dev data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the daily pipeline over the bundled demo organisation; report in out/demo/.
+demo: $(STAMP)
+	$(BIN)/carbonledger demo --out out/demo
+
+## The whole test suite (exit code 5, "no tests collected", fails the target).
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Benchmarks (run apart from the tests; results recorded in benchmarks/RESULTS.md).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_ledger.py
+
+## The Dagster UI over the pipeline (needs the demo data or CARBONLEDGER_CONFIG).
+dagster-dev: $(STAMP)
+	mkdir -p .dagster_home && cp dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -m pipelines.definitions
+
+## Rebuild the bundled reference and demo data from ../shared/data.
+data: $(STAMP)
+	$(BIN)/python scripts/build_intensity_data.py
+	$(BIN)/python scripts/build_hardware_data.py
+	$(BIN)/python scripts/generate_demo_data.py
+
+clean:
+	rm -rf out .dagster_home .pytest_cache

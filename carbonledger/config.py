@@ -1,0 +1,109 @@
+"""Run configuration: which billing sources to read, where to write, and model overrides.
+
+A YAML file (``carbonledger run --config FILE``) maps onto :class:`Config`. Paths in the file are
+relative to the file's own directory. Every key is optional; the defaults run the bundled demo.
+What does not belong here: the model coefficients themselves (``footprint``, ``intensity`` data).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from carbonledger.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_DATA_DIR = PACKAGE_DIR / "data" / "demo"
+DEMO_START_DATE = dt.date(2026, 11, 1)
+DEMO_END_DATE = dt.date(2026, 11, 7)
+BILLING_FORMATS = ("auto", "focus", "aws-cur", "aws-cur2", "gcp", "azure")
+DEFAULT_PROJECT_TAG_KEYS = ("project", "project-name", "project_name", "application", "app")
+
+_KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One billing source: a file, a directory of export files, or a legacy CUR manifest."""
+
+    path: Path
+    format: str = "auto"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know beyond the bundled reference data."""
+
+    sources: tuple[Source, ...] = ()
+    out_dir: Path = Path("out")
+    start_date: dt.date = DEMO_START_DATE
+    project_tag_keys: tuple[str, ...] = DEFAULT_PROJECT_TAG_KEYS
+    power_model: dict[str, Any] = field(default_factory=dict)
+    pue_overrides: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def demo(cls, out_dir: Path = Path("out")) -> "Config":
+        """The bundled demo organisation: AWS legacy CUR and FOCUS exports of one week."""
+        return cls(
+            sources=(Source(DEMO_DATA_DIR / "aws-cur", "aws-cur"), Source(DEMO_DATA_DIR / "focus", "focus")),
+            out_dir=out_dir,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> "Config":
+        """Read a YAML config; every problem names the file and the key."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        unknown = sorted(set(raw) - _KNOWN_KEYS)
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_KEYS))}")
+        base = path.parent
+        return cls(
+            sources=tuple(_source(s, base, path, i) for i, s in enumerate(raw.get("sources") or [])),
+            out_dir=base / raw.get("out_dir", "out"),
+            start_date=_date(raw.get("start_date", DEMO_START_DATE), path, "start_date"),
+            project_tag_keys=tuple(raw.get("project_tag_keys") or DEFAULT_PROJECT_TAG_KEYS),
+            power_model=dict(raw.get("power_model") or {}),
+            pue_overrides={str(k): _float(v, path, f"pue_overrides.{k}") for k, v in (raw.get("pue_overrides") or {}).items()},
+        )
+
+
+def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    if not isinstance(raw, dict) or "path" not in raw:
+        raise ConfigError(f"{path}: sources[{index}] must be a path or a mapping with 'path' (and optional 'format')")
+    fmt = raw.get("format", "auto")
+    if fmt not in BILLING_FORMATS:
+        raise ConfigError(f"{path}: sources[{index}].format {fmt!r} is not one of {', '.join(BILLING_FORMATS)}")
+    return Source(base / str(raw["path"]), fmt)
+
+
+def _date(raw: Any, path: Path, key: str) -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise ConfigError(f"{path}: {key} {raw!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def _float(raw: Any, path: Path, key: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: {key} {raw!r} is not a number") from None
+    if value < 1.0:
+        raise ConfigError(f"{path}: {key} {value} is below 1.0 (a PUE is facility / IT energy, at least 1)")
+    return value

@@ -1,0 +1,163 @@
+"""The accounting engine without Dagster: billing files in, ledger + quarantine + summary (+ report) out.
+
+Both the CLI (``carbonledger estimate``) and the Dagster assets call these functions, so a daily
+pipeline run and a one-off estimate give the same numbers. Steps:
+
+1. ``read_sources``: connectors read every source; control totals of the raw rows are kept;
+2. ``select_day``: (pipelines only) the rows of one UTC day, with their own control totals;
+3. ``account``: the ledger is built, the tie-out ``in == ledger + quarantined`` is checked, the
+   summary is computed;
+4. ``write_outputs``: ledger.parquet, quarantine.parquet, summary.json and the report, atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from carbonledger import io
+from carbonledger.config import Config, Source
+from carbonledger.controls import ControlTotals, TieOut
+from carbonledger.errors import UsageError
+from connectors import ReadResult, read_billing
+from footprint.energy import PowerModel
+from footprint.hardware import HardwareCatalogue
+from footprint.ledger import build_ledger, summarise
+from intensity import GridData
+from reports import ReportPaths, write_report
+
+log = logging.getLogger("carbonledger")
+
+
+@dataclass(frozen=True)
+class Accounted:
+    """The result of accounting one batch of billing rows."""
+
+    ledger: pd.DataFrame
+    quarantine: pd.DataFrame
+    tie_out: TieOut
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a run wrote its files."""
+
+    out_dir: Path
+    ledger: Path
+    quarantine: Path
+    summary: Path
+    report: ReportPaths | None
+
+
+def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> ReadResult:
+    """Read every configured source (each with its own format) into one canonical batch."""
+    if not sources:
+        raise UsageError("no billing sources given: name input files or configure 'sources'")
+    results = [read_billing([s.path], s.format, project_tag_keys=tuple(project_tag_keys)) for s in sources]
+    inputs = ControlTotals(rows=0)
+    for r in results:
+        inputs = inputs + r.inputs
+    return ReadResult(
+        billing=pd.concat([r.billing for r in results], ignore_index=True),
+        quarantine=pd.concat([r.quarantine for r in results], ignore_index=True),
+        inputs=inputs,
+        files=[f for r in results for f in r.files],
+    )
+
+
+def select_day(batch: ReadResult, day: dt.date) -> ReadResult:
+    """The rows of one UTC day (by ChargePeriodStart) with that day's control totals.
+
+    Quarantined rows without a readable ChargePeriodStart belong to the earliest day of their
+    source file, so every row lands in exactly one partition.
+    """
+    start = pd.Timestamp(day, tz="UTC")
+    end = start + pd.Timedelta(days=1)
+    billing = batch.billing
+    in_day = (billing["ChargePeriodStart"] >= start) & (billing["ChargePeriodStart"] < end)
+    quarantine = batch.quarantine
+    q_day = _quarantine_days(quarantine, billing)
+    q_sel = quarantine.loc[q_day == pd.Timestamp(day)]
+    b_sel = billing.loc[in_day]
+    day_inputs = ControlTotals.of(b_sel) + ControlTotals.of(q_sel)
+    return ReadResult(billing=b_sel.reset_index(drop=True), quarantine=q_sel.reset_index(drop=True), inputs=day_inputs, files=batch.files)
+
+
+def _quarantine_days(quarantine: pd.DataFrame, billing: pd.DataFrame) -> pd.Series:
+    days = quarantine["ChargePeriodStart"].dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    first_day_of_file = (
+        billing.groupby("x_SourceFile")["ChargePeriodStart"].min().dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+    )
+    fallback = quarantine["x_SourceFile"].map(first_day_of_file)
+    return days.fillna(fallback)
+
+
+def account(batch: ReadResult, config: Config) -> Accounted:
+    """Build the ledger of a batch and compute its tie-out and summary.
+
+    The tie-out is computed, not enforced: callers decide how a failure surfaces (``estimate``
+    raises, the Dagster asset reports a failed blocking check).
+    """
+    ledger = build_ledger(
+        batch.billing,
+        catalogue=HardwareCatalogue.bundled(),
+        grid=GridData.bundled(),
+        model=PowerModel.default().with_overrides(config.power_model),
+        pue_overrides=config.pue_overrides,
+    )
+    tie_out = TieOut.of(batch.inputs, ControlTotals.of(ledger), ControlTotals.of(batch.quarantine))
+    return Accounted(ledger, batch.quarantine, tie_out, summarise(ledger, batch.quarantine, tie_out))
+
+
+def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, title: str | None = None) -> Outputs:
+    """Write the ledger, quarantine, summary and (optionally) the report, each atomically."""
+    out_dir = Path(out_dir)
+    ledger_path = io.write_parquet(out_dir / "ledger.parquet", result.ledger)
+    quarantine_path = io.write_parquet(out_dir / "quarantine.parquet", result.quarantine)
+    summary_path = io.write_json(out_dir / "summary.json", result.summary)
+    paths = None
+    if report:
+        paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report")
+    return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths)
+
+
+def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *, report: bool = True) -> tuple[Accounted, Outputs]:
+    """``carbonledger estimate``: account the given files and write the outputs."""
+    config = config or Config()
+    sources = [Source(Path(p), fmt) for p in inputs]
+    log.info("reading %d input(s)", len(sources))
+    batch = read_sources(sources, config.project_tag_keys)
+    log.info("read %d rows (%d quarantined); building the ledger", batch.inputs.rows, len(batch.quarantine))
+    result = account(batch, config)
+    result.tie_out.check("estimate")
+    return result, write_outputs(result, out_dir, report=report)
+
+
+def combine_daily(out_dir: Path) -> Accounted | None:
+    """Concatenate the daily partitions under ``out_dir/daily/*/`` into one period ledger.
+
+    The period's input totals are the sum of each day's recorded ``summary.json`` input totals,
+    so the period tie-out re-checks what the daily runs wrote rather than assuming it.
+    """
+    days = sorted((Path(out_dir) / "daily").glob("*/ledger.parquet"))
+    if not days:
+        return None
+    ledger = pd.concat([pd.read_parquet(p) for p in days], ignore_index=True)
+    quarantine = pd.concat([pd.read_parquet(p.with_name("quarantine.parquet")) for p in days], ignore_index=True)
+    inputs = ControlTotals(rows=0)
+    for day in days:
+        recorded = json.loads(day.with_name("summary.json").read_text(encoding="utf-8"))
+        costs = {cur: Decimal(v["in"]) for cur, v in recorded["cost_by_currency"].items()}
+        inputs = inputs + ControlTotals(recorded["rows_in"], costs)
+    tie_out = TieOut.of(inputs, ControlTotals.of(ledger), ControlTotals.of(quarantine))
+    tie_out.check(f"period {days[0].parent.name}..{days[-1].parent.name}")
+    return Accounted(ledger, quarantine, tie_out, summarise(ledger, quarantine, tie_out))

@@ -1,0 +1,48 @@
+"""User-facing errors and the CLI exit codes they map to.
+
+Every error a user can cause (bad input file, bad config, unknown instance type) is raised as a
+:class:`CarbonLedgerError` whose message names the file, the row or column, and what was expected.
+The CLI prints the message, never a traceback, and exits with the error's documented code.
+"""
+
+from __future__ import annotations
+
+#: Exit codes of the ``carbonledger`` CLI (documented in README.md).
+EXIT_OK = 0
+EXIT_USAGE = 2          # bad arguments, unknown instance type or region
+EXIT_INPUT = 3          # an input file cannot be read as the expected format
+EXIT_CONFIG = 4         # configuration file invalid
+EXIT_TIE_OUT = 5        # control totals do not tie out (a bug: nothing may be lost)
+
+
+class CarbonLedgerError(Exception):
+    """Base class of errors a user can act on; ``exit_code`` is the CLI's exit status."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(CarbonLedgerError):
+    """Bad arguments or a lookup of something carbonledger does not know."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputFormatError(CarbonLedgerError):
+    """An input file cannot be read: names the file, the row/column and what was expected."""
+
+    exit_code = EXIT_INPUT
+
+    def __init__(self, path: str, problem: str, *, row: int | None = None, column: str | None = None):
+        where = str(path)
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {problem}")
+        self.path, self.row, self.column, self.problem = str(path), row, column, problem
+
+
+class ConfigError(CarbonLedgerError):
+    """The configuration file is invalid."""
+
+    exit_code = EXIT_CONFIG
