@@ -47,7 +47,9 @@ def build_ledger(
     is_usage = (ledger["ChargeCategory"] == "Usage").to_numpy(dtype=bool)
     is_compute = is_usage & ledger["x_UsageHours"].notna().to_numpy() & ledger["x_InstanceType"].notna().to_numpy()
     hw = catalogue.lookup(ledger["ProviderName"], ledger["x_InstanceType"])
-    modelled = is_compute & hw["hw_found"].to_numpy(dtype=bool)
+    power = model.instance_power_w(hw, ledger["x_WorkloadClass"])
+    profiled = is_compute & hw["hw_found"].to_numpy(dtype=bool)
+    modelled = profiled & power["power_w"].notna().to_numpy()
 
     for col in ("x_GpuModel", "x_HardwareSource"):
         ledger[col] = hw[col].where(is_compute)
@@ -55,7 +57,6 @@ def build_ledger(
         ledger[col] = hw[col].where(is_compute)
     ledger["x_GpuCount"] = hw["x_GpuCount"].where(is_compute, 0.0).fillna(0.0)
 
-    power = model.instance_power_w(hw, ledger["x_WorkloadClass"])
     hours = ledger["x_UsageHours"].fillna(0.0).to_numpy(dtype="float64")
     ledger["x_PowerW"] = np.where(modelled, power["power_w"], 0.0)
     ledger["x_Utilisation"] = power["x_Utilisation"].where(modelled)
@@ -87,7 +88,7 @@ def build_ledger(
     ledger["x_EmbodiedCo2eKg"] = np.where(modelled, hw["embodied_kg_per_hour"].fillna(0.0).to_numpy() * hours, 0.0)
     ledger["x_EmbodiedSource"] = hw["x_EmbodiedSource"].where(modelled)
 
-    basis, note = _estimate_basis(ledger, is_usage, is_compute, modelled)
+    basis, note = _estimate_basis(ledger, is_usage, is_compute, profiled, modelled)
     ledger["x_EstimateBasis"] = basis
     ledger["x_EstimateNote"] = note
     assert len(ledger) == n
@@ -118,7 +119,9 @@ def _annotate_grid(ledger: pd.DataFrame, modelled: np.ndarray, grid: GridData, p
     return out
 
 
-def _estimate_basis(ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.ndarray, modelled: np.ndarray) -> tuple[pd.Series, pd.Series]:
+def _estimate_basis(
+    ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.ndarray, profiled: np.ndarray, modelled: np.ndarray
+) -> tuple[pd.Series, pd.Series]:
     """One basis and a short reason per line, built per category (vectorised string ops)."""
     category = ledger["ChargeCategory"].astype("string")
     basis = pd.Series("no_energy_model", index=ledger.index, dtype="string")
@@ -135,6 +138,11 @@ def _estimate_basis(ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.n
     note[unmapped] = (
         "instance type " + ledger["x_InstanceType"][unmapped].astype("string")
         + " (" + ledger["ProviderName"][unmapped].astype("string") + ") has no hardware profile"
+    )
+    no_power = profiled & ~modelled
+    note[no_power] = (
+        "accelerator " + ledger["x_GpuModel"][no_power].fillna("?").astype("string")
+        + " has no published power figure; set power_model.accelerator_w to model it"
     )
     basis[modelled] = "modelled"
     note[modelled] = "power model x instance-hours x PUE; utilisation assumed, not measured"
