@@ -1,0 +1,30 @@
+"""Grid carbon intensity and PUE for cloud regions: the public face of the ``intensity`` package.
+
+``GridData.bundled()`` loads the data shipped in ``intensity/data`` (Electricity Maps 2022 hourly
+life-cycle intensity, ODbL; region table with 2024 annual intensity, PUE and Google CFE; aliases;
+defaults) and annotates billing lines with grid zone, intensity, PUE and their provenance.
+Signal: life-cycle, location-based averages. What does not belong here: energy and emissions
+arithmetic (``footprint``) and reading billing exports (``connectors``).
+"""
+
+from intensity.grid import (
+    ANNOTATION_COLUMNS,
+    BASIS_ANNUAL_ZONE,
+    BASIS_HOURLY,
+    BASIS_PROXY_YEAR,
+    BASIS_WORLD_AVERAGE,
+    GridData,
+    IntensityValue,
+)
+from intensity.regions import RegionInfo
+
+__all__ = [
+    "ANNOTATION_COLUMNS",
+    "BASIS_ANNUAL_ZONE",
+    "BASIS_HOURLY",
+    "BASIS_PROXY_YEAR",
+    "BASIS_WORLD_AVERAGE",
+    "GridData",
+    "IntensityValue",
+    "RegionInfo",
+]
