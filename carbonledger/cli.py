@@ -28,7 +28,7 @@ log = logging.getLogger("carbonledger")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="carbonledger: %(message)s", stream=sys.stderr)
+    _configure_logging(quiet=args.quiet)
     try:
         return args.handler(args)
     except CarbonLedgerError as exc:
@@ -37,6 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TieOutError as exc:
         print(f"carbonledger: error: {exc}", file=sys.stderr)
         return EXIT_TIE_OUT
+
+
+def _configure_logging(*, quiet: bool) -> None:
+    """Progress of carbonledger itself on stderr; libraries (dagster, alembic) only when they warn."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("carbonledger: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -104,7 +104,7 @@ def _annotate_grid(ledger: pd.DataFrame, modelled: np.ndarray, grid: GridData, p
         "x_IntensityYear": "Int64", "x_IntensitySource": "string", "x_Pue": "float64",
         "x_PueSource": "string", "x_CfeFraction": "float64", "x_CfeSource": "string",
     }
-    out = pd.DataFrame({c: pd.Series(pd.NA, index=ledger.index, dtype=d) for c, d in columns.items()})
+    out = pd.DataFrame({c: pd.Series(None, index=ledger.index, dtype=d) for c, d in columns.items()})
     if not modelled.any():
         return out
     sub = ledger.loc[modelled]

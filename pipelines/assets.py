@@ -5,7 +5,6 @@ control totals), ``core_carbon__ledger`` (the ledger, with a blocking tie-out ch
 ``out_carbon__daily_report`` (files for the day) and ``out_carbon__period_report`` (all days).
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -23,7 +23,7 @@ def build_definitions(config_path: str | None = None, out_dir: str | None = None
     config: Config = resource.create()
     assets = build_assets(config.start_date)
     daily_assets = [a for a in assets if a.partitions_def is not None]
-    job = dg.define_asset_job(DAILY_JOB, selection=daily_assets, partitions_def=daily_assets[0].partitions_def)
+    job = dg.define_asset_job(DAILY_JOB, selection=daily_assets)
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=6, minute_of_hour=0)
     return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule], resources={"carbonledger": resource})
 

@@ -22,6 +22,9 @@ from pipelines.resources import CarbonLedgerConfig
 
 log = logging.getLogger("carbonledger")
 
+#: Dagster's console logger at WARNING: the CLI prints its own progress; the run's events stay in the instance.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
 
 def instance_for(config: Config) -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
@@ -48,11 +51,12 @@ def run_days(days: Sequence[dt.date], *, config_path: Path | None = None, out_di
     with instance_for(config) as instance:
         for i, day in enumerate(days, 1):
             log.info("day %d/%d: materialising %s", i, len(days), day.isoformat())
-            result = dg.materialize(daily, partition_key=day.isoformat(), instance=instance,
+            result = dg.materialize(daily, partition_key=day.isoformat(), instance=instance, run_config=_QUIET,
                                     resources={"carbonledger": resource}, raise_on_error=False)
             _raise_if_failed(result, day)
         log.info("writing the period report")
-        _raise_if_failed(dg.materialize(period, instance=instance, resources={"carbonledger": resource}, raise_on_error=False), None)
+        _raise_if_failed(dg.materialize(period, instance=instance, run_config=_QUIET,
+                                        resources={"carbonledger": resource}, raise_on_error=False), None)
     accounted = combine_daily(config.out_dir)
     assert accounted is not None
     return accounted

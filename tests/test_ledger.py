@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
 from intensity import GridData
 
-SHARED_HOURLY = "../shared/data/grid/electricitymaps_2022_hourly_lca_123zones.csv.gz"
+SHARED_HOURLY = Path(__file__).resolve().parents[2] / "shared/data/grid/electricitymaps_2022_hourly_lca_123zones.csv.gz"
 
 
 @pytest.fixture(scope="module")
