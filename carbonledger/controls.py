@@ -1,10 +1,11 @@
 """Control totals: row counts and exact cost sums per currency, and the tie-out between stages.
 
 Costs travel through the frames as float64. Totals are computed **exactly** in decimal: each value
-is rounded to 12 decimal places, written in its shortest round-trip form and summed as
-``decimal128(38, 12)`` by Arrow (vectorised, no per-row Python). Because every row contributes the
-same exact decimal wherever it ends up, ``cost_in == cost_ledger + cost_quarantined`` holds to the
-last digit, not within a tolerance.
+is written in its shortest round-trip form (the number the export wrote, for any cost with up to
+15 significant digits) and summed as ``decimal256(76, 40)`` by Arrow (vectorised, no per-row
+Python). Because every row contributes the same exact decimal wherever it ends up,
+``cost_in == cost_ledger + cost_quarantined`` holds to the last digit, not within a tolerance.
+Magnitudes below 1e-20 of a currency unit are treated as zero.
 
 What does not belong here: deciding what is quarantined (``connectors``, ``footprint.ledger``).
 """
@@ -12,25 +13,35 @@ What does not belong here: deciding what is quarantined (``connectors``, ``footp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-COST_SCALE = 12
-_DECIMAL = pa.decimal128(38, COST_SCALE)
+_DECIMAL = pa.decimal256(76, 40)
+_NEGLIGIBLE = 1e-20
+ZERO = Decimal(0)
+#: Decimal arithmetic wide enough that adding totals never rounds (the default context keeps 28 digits).
+EXACT = Context(prec=120)
 
 
 def exact_total(values: pd.Series) -> Decimal:
     """Exact decimal sum of a float cost column; nulls count as zero."""
     floats = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-    floats = np.round(floats[~np.isnan(floats)], COST_SCALE)
+    floats = floats[~np.isnan(floats)]
+    floats[np.abs(floats) < _NEGLIGIBLE] = 0.0
     if floats.size == 0:
-        return Decimal(0).quantize(Decimal(1).scaleb(-COST_SCALE))
+        return ZERO
     decimals = pa.array(floats).cast(pa.string()).cast(_DECIMAL)
-    return Decimal(pc.sum(decimals).as_py()).quantize(Decimal(1).scaleb(-COST_SCALE))
+    return Decimal(pc.sum(decimals).as_py()).normalize(EXACT)
+
+
+def format_decimal(value: Decimal) -> str:
+    """A total as plain digits (no exponent, no trailing zeros), for JSON and reports."""
+    text = format(value.normalize(EXACT), "f")
+    return "0" if text in ("-0", "0") else text
 
 
 def totals_by_currency(cost: pd.Series, currency: pd.Series) -> dict[str, Decimal]:
@@ -56,11 +67,11 @@ class ControlTotals:
     def __add__(self, other: "ControlTotals") -> "ControlTotals":
         costs = dict(self.cost_by_currency)
         for cur, value in other.cost_by_currency.items():
-            costs[cur] = costs.get(cur, Decimal(0)) + value
+            costs[cur] = EXACT.add(costs.get(cur, ZERO), value)
         return ControlTotals(self.rows + other.rows, costs)
 
     def cost(self, currency: str) -> Decimal:
-        return self.cost_by_currency.get(currency, Decimal(0))
+        return self.cost_by_currency.get(currency, ZERO)
 
 
 class TieOutError(AssertionError):
@@ -97,12 +108,11 @@ class TieOut:
                 f"rows: {self.rows_in} in != {self.rows_ledger} in ledger + "
                 f"{self.rows_quarantined} quarantined"
             )
-        zero = Decimal(0)
         for cur in self.currencies:
-            cin = self.cost_in.get(cur, zero)
-            cled = self.cost_ledger.get(cur, zero)
-            cq = self.cost_quarantined.get(cur, zero)
-            if cin != cled + cq:
+            cin = self.cost_in.get(cur, ZERO)
+            cled = self.cost_ledger.get(cur, ZERO)
+            cq = self.cost_quarantined.get(cur, ZERO)
+            if cin != EXACT.add(cled, cq):
                 out.append(f"cost {cur}: {cin} in != {cled} in ledger + {cq} quarantined")
         return out
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from carbonledger import schema
-from carbonledger.controls import TieOut, exact_total
+from carbonledger.controls import ZERO, TieOut, exact_total, format_decimal
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
@@ -163,7 +163,7 @@ def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -
         coverage[cur] = float(covered / compute_cost) if compute_cost else 1.0
 
     def money(totals: dict[str, Decimal]) -> float | None:
-        return float(totals.get(single, Decimal(0))) if single else None
+        return float(totals.get(single, ZERO)) if single else None
 
     unmapped = (
         ledger.loc[ledger["x_EstimateBasis"] == "unmapped"]
@@ -183,9 +183,9 @@ def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -
         "currency": single or ("mixed" if currencies else None),
         "cost_by_currency": {
             cur: {
-                "in": str(tie_out.cost_in.get(cur, Decimal(0))),
-                "ledger": str(tie_out.cost_ledger.get(cur, Decimal(0))),
-                "quarantined": str(tie_out.cost_quarantined.get(cur, Decimal(0))),
+                "in": format_decimal(tie_out.cost_in.get(cur, ZERO)),
+                "ledger": format_decimal(tie_out.cost_ledger.get(cur, ZERO)),
+                "quarantined": format_decimal(tie_out.cost_quarantined.get(cur, ZERO)),
             }
             for cur in currencies
         },
