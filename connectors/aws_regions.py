@@ -1,0 +1,58 @@
+"""Region of AWS legacy CUR lines, by the fallback order of FORMATS.md §1.2.
+
+``product/regionCode`` → ``product/region`` → ``product/location`` display name (table
+``data/aws_location_regions.csv``) → ``lineItem/AvailabilityZone`` minus its trailing letter →
+``lineItem/UsageType`` region prefix (table ``data/aws_usage_type_region_prefixes.csv``). Both
+tables carry a ``source`` column. Region codes come out lowercase and stripped.
+
+What does not belong here: mapping regions to grid zones (``intensity``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+from connectors.values import first_present, stripped
+
+_TEXT = pd.StringDtype("pyarrow")
+_AZ_REGION = r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$"
+_USAGE_TYPE_PREFIX = r"^([A-Z]{2,4}\d?)-"
+
+
+@cache
+def location_regions() -> dict[str, str]:
+    """Lowercased AWS location display name → region code."""
+    table = _data_table("aws_location_regions.csv")
+    return dict(zip(table["location"].str.strip().str.lower(), table["region"]))
+
+
+@cache
+def usage_type_prefixes() -> dict[str, str]:
+    """Usage-type region prefix (``USE2``) → region code."""
+    table = _data_table("aws_usage_type_region_prefixes.csv")
+    return dict(zip(table["prefix"], table["region"]))
+
+
+def _data_table(name: str) -> pd.DataFrame:
+    with resources.files("connectors").joinpath("data", name).open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype=str, keep_default_na=False)
+
+
+def cur_region(raw: pd.DataFrame) -> pd.Series:
+    """RegionId per CUR line from whichever region columns the report has."""
+    def column(name: str) -> pd.Series:
+        if name in raw.columns:
+            return stripped(raw[name])
+        return pd.Series(pd.NA, index=raw.index, dtype=_TEXT)
+
+    location = column("product/location").str.lower().map(location_regions()).astype(_TEXT)
+    zone = column("lineItem/AvailabilityZone").str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT)
+    prefix = column("lineItem/UsageType").str.extract(_USAGE_TYPE_PREFIX)[0]
+    by_prefix = prefix.map(usage_type_prefixes()).astype(_TEXT)
+    region = first_present(
+        column("product/regionCode").str.lower(), column("product/region").str.lower(), location, zone, by_prefix
+    )
+    return region.astype(_TEXT)

@@ -1,0 +1,59 @@
+"""Telling which billing format a file is, from its column names alone.
+
+Formats are recognised by columns that only that format has (FORMATS.md §1–5): FOCUS by
+``ChargePeriodStart`` + ``BilledCost``; legacy AWS CUR by ``lineItem/…`` names or their Athena
+snake_case flavour; CUR 2.0 by its ``product``/``resource_tags`` map columns or account-name
+columns; GCP by ``billing_account_id`` + ``usage_start_time``; Azure cost details by meter columns.
+
+What does not belong here: reading the data (``rawfile``), converting it (``focus``, ``aws_cur``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from carbonledger.errors import InputFormatError
+from connectors.rawfile import read_header
+
+#: Every format detect_format can name, readable or not yet.
+KNOWN_FORMATS = ("focus", "aws-cur", "aws-cur2", "gcp", "azure")
+
+_CUR2_ONLY = {"product", "resource_tags", "bill_payer_account_name", "line_item_usage_account_name"}
+_AZURE_MARKERS = {"metercategory", "costinbillingcurrency", "pretaxcost", "metersubcategory"}
+
+
+def format_of_columns(columns: Iterable[str]) -> str | None:
+    """The billing format a set of column names belongs to, or None if none matches."""
+    names = set(columns)
+    lowered = {n.lower() for n in names}
+    if {"ChargePeriodStart", "BilledCost"} <= names:
+        return "focus"
+    if any(n.startswith("lineItem/") for n in names):
+        return "aws-cur"
+    if "line_item_usage_start_date" in names:
+        return "aws-cur2" if names & _CUR2_ONLY else "aws-cur"
+    if {"billing_account_id", "usage_start_time"} <= names:
+        return "gcp"
+    if lowered & _AZURE_MARKERS:
+        return "azure"
+    return None
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a billing file (CSV, CSV.gz or Parquet) judged by its header.
+
+    Raises :class:`InputFormatError` naming the file when the columns match no known format.
+    """
+    path = Path(path)
+    header = read_header(path)
+    fmt = format_of_columns(header)
+    if fmt is None:
+        shown = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
+        raise InputFormatError(
+            path,
+            f"columns ({shown}) match no known billing format; expected FOCUS (ChargePeriodStart, "
+            "BilledCost, ...), AWS CUR (lineItem/UsageStartDate, ...), GCP (billing_account_id, "
+            "usage_start_time, ...) or Azure cost details (MeterCategory, ...)",
+        )
+    return fmt

@@ -1,0 +1,151 @@
+"""read_billing: billing files in, the canonical billing frame and the quarantine out, with control totals.
+
+Per file: detect (or take) the format, read the rows as text, convert, and split the rows into
+billing (no problem) and quarantine (a reason naming the column and the expectation, plus the raw
+row as JSON). CSV records with a wrong field count go to quarantine with null cost and currency.
+
+Control totals (``ReadResult.inputs``) count every data row read and sum the billed-cost column
+exactly per currency. A row whose cost cannot be read as a number (or a ragged row) counts as a
+row but adds no cost: it is quarantined with ``BilledCost`` null, so
+``inputs == billing + quarantine`` holds for rows and, to the last digit, for cost per currency.
+
+What does not belong here: format specifics (``focus``, ``aws_cur``), file discovery (``discover``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from carbonledger import schema
+from carbonledger.controls import ControlTotals, totals_by_currency
+from carbonledger.errors import InputFormatError, UsageError
+from connectors.aws_cur import convert_aws_cur
+from connectors.converted import Converted, finish
+from connectors.detect import KNOWN_FORMATS, format_of_columns
+from connectors.discover import BILLING_SUFFIXES, billing_files
+from connectors.focus import convert_focus
+from connectors.rawfile import RawTable, read_header, read_raw
+from connectors.tags import DEFAULT_PROJECT_TAG_KEYS
+
+#: Formats read_billing can read now.
+FORMATS = ("focus", "aws-cur")
+_CONVERTERS = {"focus": convert_focus, "aws-cur": convert_aws_cur}
+
+
+@dataclass
+class ReadResult:
+    """What read_billing returns: billing rows, quarantined rows, input control totals, files read."""
+
+    billing: pd.DataFrame
+    quarantine: pd.DataFrame
+    inputs: ControlTotals
+    files: list[str] = field(default_factory=list)
+
+
+def read_billing(
+    paths: Sequence[str | Path],
+    fmt: str = "auto",
+    *,
+    project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
+) -> ReadResult:
+    """Read billing files, directories or CUR manifests (``fmt``: ``auto`` or one of :data:`FORMATS`)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if fmt != "auto":
+        _check_readable(fmt)
+    files = billing_files(paths)
+    if not files:
+        raise InputFormatError(
+            ", ".join(str(p) for p in paths),
+            f"no billing files found (expected {', '.join(BILLING_SUFFIXES)} files or a *-Manifest.json)",
+        )
+    billing, quarantine, inputs = [], [], ControlTotals(rows=0)
+    for path in files:
+        file_billing, file_quarantine, file_inputs = _read_file(path, fmt, project_tag_keys)
+        billing.append(file_billing)
+        quarantine.append(file_quarantine)
+        inputs = inputs + file_inputs
+    billing_frame = _concat(billing, schema.BILLING_COLUMNS)
+    schema.validate(billing_frame, schema.BILLING_COLUMNS, "billing frame from " + ", ".join(map(str, paths)))
+    return ReadResult(billing_frame, _concat(quarantine, schema.QUARANTINE_COLUMNS), inputs,
+                      [str(p) for p in files])
+
+
+def _check_readable(fmt: str) -> None:
+    if fmt in FORMATS:
+        return
+    if fmt in KNOWN_FORMATS:
+        raise UsageError(f"billing format {fmt!r} is not supported yet; readable formats: {', '.join(FORMATS)}")
+    raise UsageError(f"unknown billing format {fmt!r}; expected 'auto' or one of {', '.join(FORMATS)}")
+
+
+def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
+    if fmt == "auto":
+        header = read_header(path)
+        fmt = format_of_columns(header)
+        if fmt is None:
+            raise InputFormatError(
+                path, f"columns match no known billing format (expected FOCUS or AWS CUR columns); header: "
+                f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}",
+            )
+        _check_readable(fmt)
+    raw = read_raw(path)
+    converted = finish(
+        _CONVERTERS[fmt](raw), source_format=fmt, source_file=str(path),
+        source_rows=raw.source_rows, project_tag_keys=project_tag_keys,
+    )
+    frame, bad = converted.frame, converted.problems.rows
+    inputs = ControlTotals(
+        rows=raw.rows_read,
+        cost_by_currency=totals_by_currency(frame["BilledCost"], frame["BillingCurrency"]),
+    )
+    billing = schema.conform(frame[~bad], schema.BILLING_COLUMNS)
+    quarantine = pd.concat(
+        [_quarantined(converted, raw, bad, fmt), _ragged(raw, fmt)], ignore_index=True
+    ).sort_values("x_SourceRow", kind="stable")
+    return billing, schema.conform(quarantine, schema.QUARANTINE_COLUMNS), inputs
+
+
+def _quarantined(converted: Converted, raw: RawTable, bad: pd.Series, fmt: str) -> pd.DataFrame:
+    frame = converted.frame[bad]
+    positions = np.flatnonzero(bad.to_numpy())
+    return pd.DataFrame({
+        "x_SourceFormat": fmt,
+        "x_SourceFile": frame["x_SourceFile"].to_numpy(),
+        "x_SourceRow": frame["x_SourceRow"].to_numpy(),
+        "x_Reason": converted.problems.reasons[bad].to_numpy(),
+        "BilledCost": frame["BilledCost"].to_numpy(),
+        "BillingCurrency": frame["BillingCurrency"].to_numpy(),
+        "ChargePeriodStart": frame["ChargePeriodStart"].to_numpy(),
+        "x_RawRecord": raw.raw_records(positions),
+    })
+
+
+def _ragged(raw: RawTable, fmt: str) -> pd.DataFrame:
+    rows = raw.ragged
+    return pd.DataFrame({
+        "x_SourceFormat": fmt,
+        "x_SourceFile": raw.path,
+        "x_SourceRow": np.array([r.row for r in rows], dtype="int64"),
+        "x_Reason": [
+            f"row has {r.actual_fields} fields but the header has {r.expected_fields} "
+            "(expected one field per header column)" for r in rows
+        ],
+        "BilledCost": np.full(len(rows), np.nan),
+        "BillingCurrency": pd.Series([pd.NA] * len(rows), dtype="string"),
+        "ChargePeriodStart": pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]"),
+        "x_RawRecord": [json.dumps({"raw_line": r.text}, ensure_ascii=False) for r in rows],
+    })
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[schema.Column, ...]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return schema.empty(columns)
+    return schema.conform(pd.concat(frames, ignore_index=True), columns)

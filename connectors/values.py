@@ -1,0 +1,114 @@
+"""Vectorised parsing of raw text values into typed columns, recording per-row problems.
+
+Each parser takes a text column and the column's name as it appears in the file, and returns the
+typed column; every non-empty value that does not parse leaves a reason in :class:`Problems`
+naming the column and the expectation. Timestamps are parsed once per unique value.
+
+What does not belong here: which columns a format has (``focus``, ``aws_cur``), quarantining rows
+(``reader``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TIMESTAMP_EXPECTATION = "expected ISO 8601 / 'YYYY-MM-DD HH:MM:SS'"
+_NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_TEXT = pd.StringDtype("pyarrow")
+
+
+class Problems:
+    """Reasons a row cannot enter the ledger, collected per row (several joined by '; ')."""
+
+    def __init__(self, index: pd.Index):
+        self.reasons = pd.Series(pd.NA, index=index, dtype=_TEXT)
+
+    def add(self, mask: pd.Series, reason: Callable[[pd.Index], pd.Series] | str) -> None:
+        """Record ``reason`` for the rows where ``mask`` is true.
+
+        ``reason`` is a text, or a function of the masked rows' index returning one text per row
+        (so messages are built only for the few bad rows).
+        """
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        where = mask[mask].index
+        text = reason(where) if callable(reason) else pd.Series(reason, index=where)
+        text = text.astype(_TEXT)
+        old = self.reasons[where]
+        self.reasons[where] = (old + "; " + text).fillna(text)
+
+    @property
+    def rows(self) -> pd.Series:
+        """Boolean mask of rows with at least one problem."""
+        return self.reasons.notna()
+
+
+def quoted(raw: pd.Series) -> pd.Series:
+    """Values as ``'value'`` for messages."""
+    return "'" + raw.astype(_TEXT) + "'"
+
+
+def require(raw: pd.Series, column: str, problems: Problems) -> None:
+    """Rows where a required column is empty get the reason ``<column>: empty``."""
+    problems.add(raw.isna(), f"{column}: empty")
+
+
+def parse_timestamp(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
+    """Text → UTC timestamps; naive values are taken as UTC; unparseable values → NaT + problem."""
+    codes, uniques = pd.factorize(raw)
+    parsed = pd.to_datetime(np.asarray(uniques, dtype=object), utc=True, format="ISO8601", errors="coerce")
+    lookup = parsed.append(pd.DatetimeIndex([pd.NaT], tz="UTC"))
+    values = lookup[np.where(codes < 0, len(parsed), codes)]
+    result = pd.Series(values, index=raw.index).astype("datetime64[ns, UTC]")
+    bad = raw.notna() & result.isna()
+    problems.add(bad, lambda rows: f"{column}: " + quoted(raw[rows]) + f" is not a timestamp ({TIMESTAMP_EXPECTATION})")
+    return result
+
+
+def parse_number(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
+    """Text → float64 (correctly rounded, via Arrow); unparseable values → NaN + problem."""
+    text = raw.astype(_TEXT).str.strip()
+    valid = text.str.match(_NUMBER_PATTERN).fillna(False).astype(bool)
+    numbers = pc.cast(pa.array(text.where(valid, None)), pa.float64())
+    result = pd.Series(numbers.to_numpy(zero_copy_only=False), index=raw.index, dtype="float64")
+    problems.add(raw.notna() & ~valid, lambda rows: f"{column}: " + quoted(raw[rows]) + " is not a number")
+    return result
+
+
+def stripped(raw: pd.Series) -> pd.Series:
+    """Text with surrounding white space removed; empty → null."""
+    text = raw.astype(_TEXT).str.strip()
+    return text.mask(text == "")
+
+
+def first_present(*candidates: pd.Series) -> pd.Series:
+    """Per row, the first non-null value among ``candidates``."""
+    result = candidates[0]
+    for candidate in candidates[1:]:
+        result = result.fillna(candidate)
+    return result
+
+
+def normalise_provider(raw: pd.Series) -> pd.Series:
+    """Provider names → short lowercase ids (``aws``, ``azure``, ``gcp``, ``oracle``), once per unique."""
+    codes, uniques = pd.factorize(stripped(raw))
+    ids = np.array([_provider_id(str(u)) for u in uniques] + [None], dtype=object)
+    return pd.Series(ids[np.where(codes < 0, len(uniques), codes)], index=raw.index, dtype=_TEXT)
+
+
+_PROVIDER_WORDS = (("amazon", "aws"), ("aws", "aws"), ("microsoft", "azure"), ("azure", "azure"),
+                   ("google", "gcp"), ("gcp", "gcp"), ("oracle", "oracle"))
+
+
+def _provider_id(name: str) -> str:
+    lowered = name.lower()
+    for word, provider in _PROVIDER_WORDS:
+        if word in lowered.split() or lowered.startswith(word):
+            return provider
+    return lowered
