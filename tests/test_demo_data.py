@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "generate_demo_data.py"
 DEMO_DIR = REPO / "carbonledger" / "data" / "demo"
-SHARED_HARDWARE = Path("/work/shared/data/hardware")
+SHARED_HARDWARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "hardware"
 
 WINDOW_START = pd.Timestamp("2026-11-01T00:00:00Z")
 WINDOW_END = pd.Timestamp("2026-11-08T00:00:00Z")

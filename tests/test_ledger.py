@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
 from intensity import GridData
 
-SHARED_HOURLY = Path(__file__).resolve().parents[2] / "shared/data/grid/electricitymaps_2022_hourly_lca_123zones.csv.gz"
+# The bundled table, read directly (test_intensity_data proves it equals the Electricity Maps source file).
+BUNDLED_HOURLY = Path(__file__).resolve().parents[1] / "intensity/data/hourly_lifecycle_2022.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -69,19 +69,17 @@ def test_gpu_line_uses_the_hourly_intensity_of_its_zone(ledger):
     assert row["x_GridZone"] == "US-MIDA-PJM"
     assert row["x_IntensityBasis"] == "hourly"
     assert row["x_IntensityYear"] == 2022
-    with gzip.open(SHARED_HOURLY, "rt") as fh:
-        hourly = pd.read_csv(fh, index_col=0)
-    expected = hourly.loc["2022-06-01 10:00:00+00:00", "US-MIDA-PJM"]
+    hourly = pd.read_parquet(BUNDLED_HOURLY)
+    expected = hourly.loc[pd.Timestamp("2022-06-01 10:00", tz="UTC"), "US-MIDA-PJM"]
     assert row["x_CarbonIntensity"] == pytest.approx(expected, abs=0.01)
     assert row["x_EmbodiedCo2eKg"] > 0
     assert row["x_Pue"] > 1
 
 
 def test_two_hour_line_takes_the_mean_of_its_hours(ledger):
-    with gzip.open(SHARED_HOURLY, "rt") as fh:
-        hourly = pd.read_csv(fh, index_col=0)
+    hourly = pd.read_parquet(BUNDLED_HOURLY)
     zone = ledger.loc[1, "x_GridZone"]
-    expected = hourly.loc[["2022-06-01 10:00:00+00:00", "2022-06-01 11:00:00+00:00"], zone].mean()
+    expected = hourly.loc[[pd.Timestamp("2022-06-01 10:00", tz="UTC"), pd.Timestamp("2022-06-01 11:00", tz="UTC")], zone].mean()
     assert ledger.loc[1, "x_CarbonIntensity"] == pytest.approx(expected, abs=0.01)
 
 
