@@ -46,7 +46,8 @@ def finish(
     """Attribution, provenance and the ChargePeriodEnd ≥ ChargePeriodStart check, in place."""
     frame, problems = converted.frame, converted.problems
     problems.add(frame["ChargePeriodEnd"] < frame["ChargePeriodStart"], "ChargePeriodEnd: before ChargePeriodStart")
-    fallback = first_present(
+    # Untagged lines belong to their account, labelled so a reader never mistakes it for a project tag.
+    fallback = "account:" + first_present(
         frame.get("SubAccountName", pd.Series(pd.NA, index=frame.index, dtype=_TEXT)).astype(_TEXT),
         frame["SubAccountId"].astype(_TEXT),
     )

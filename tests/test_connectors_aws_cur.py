@@ -73,7 +73,7 @@ def test_koku_instance_row(koku):
     assert row["BilledCost"] == 0.199 and row["EffectiveCost"] == 0.199
     assert row["SkuId"] == "BoxUsage:c4.xlarge"
     assert row["ResourceId"] == "i-62480413"
-    assert row["SubAccountId"] == "6433681849691" and row["x_Project"] == "6433681849691"
+    assert row["SubAccountId"] == "6433681849691" and row["x_Project"] == "account:6433681849691"
     assert row["ChargePeriodStart"] == pd.Timestamp("2018-06-20 00:00:00", tz="UTC")
     assert row["ServiceName"] == "Amazon Elastic Compute Cloud"
     assert row["ChargeCategory"] == "Usage" and row["ProviderName"] == "aws"
@@ -204,7 +204,7 @@ def test_region_fallbacks_instance_types_and_tags(tmp_path):
                                             "user:workload-class": "Training"}
     assert (b.loc[1, "x_Project"], b.loc[1, "x_Team"], b.loc[1, "x_WorkloadClass"]) == ("llm", "research", "training")
     assert json.loads(b.loc[2, "Tags"]) == {"user:team": "vision"}
-    assert b.loc[2, "x_Project"] == "222" and pd.isna(b.loc[3, "Tags"])
+    assert b.loc[2, "x_Project"] == "account:222" and pd.isna(b.loc[3, "Tags"])
     assert b.loc[1, "ChargePeriodStart"] == pd.Timestamp("2023-11-01", tz="UTC")
     assert b.loc[1, "BillingAccountId"] == "111" and b.loc[1, "ServiceName"] == "AmazonEC2"
 

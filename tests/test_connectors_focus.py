@@ -110,7 +110,7 @@ def test_sample_providers_nulls_and_fallback_project(sample):
     assert sample.billing["ProviderName"].value_counts().to_dict() == {"aws": 942, "azure": 51, "oracle": 7}
     first = sample.billing.iloc[0]
     assert pd.isna(first["Tags"]) and pd.isna(first["AvailabilityZone"])      # 'NULL' literals
-    assert first["x_Project"] == "Atlas Nimbus"                                # SubAccountName
+    assert first["x_Project"] == "account:Atlas Nimbus"                                # SubAccountName
     assert sample.billing["RegionId"].isna().sum() == 7                        # Oracle rows: RegionId NULL
 
 
@@ -180,7 +180,7 @@ def test_focus_12_instance_type_from_sku_price_details_and_other_sources(tmp_pat
     assert b.loc[1, "RegionId"] == "us-east-1" and b.loc[1, "ProviderName"] == "aws"
     assert (b.loc[1, "x_Project"], b.loc[1, "x_Team"], b.loc[1, "x_WorkloadClass"]) == ("llm-pretrain", "ml", "training")
     assert b.loc[2, "x_InstanceType"] == "Standard_ND96asr_v4" and b.loc[2, "ProviderName"] == "azure"
-    assert b.loc[2, "x_Project"] == "ml-sub"
+    assert b.loc[2, "x_Project"] == "account:ml-sub"
     assert b.loc[3, "x_InstanceType"] == "a2-highgpu-8g" and b.loc[3, "ProviderName"] == "gcp"
     assert b.loc[3, "x_UsageHours"] == 1.0
     assert b.loc[3, "x_Project"] == "vision" and pd.isna(b.loc[3, "x_WorkloadClass"])   # 'batch' is no class
