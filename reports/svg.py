@@ -68,7 +68,9 @@ def column_chart(
     if not labels or max([*values, *(high or [])], default=0.0) <= 0:
         return _no_data(title)
     top = max([*values, *(high or [])])
-    plot_h, axis_w, label_h = 200, 70, 60
+    top_label = f"{tick(top)} {unit}"
+    # The axis is as wide as its top label (about 7 px a character at the label's size), never clipped.
+    plot_h, axis_w, label_h = 200, max(70, 7 * len(top_label) + 12), 60
     step = max(12.0, min(40.0, 700.0 / len(labels)))
     width = int(axis_w + step * len(labels) + 10)
     label_every = max(1, round(len(labels) / 15))
@@ -78,7 +80,7 @@ def column_chart(
 
     body = [
         f'<line class="axis" x1="{axis_w}" y1="{10 + plot_h}" x2="{width}" y2="{10 + plot_h}"/>',
-        f'<text class="label" x="{axis_w - 6}" y="14" text-anchor="end">{escape(tick(top))} {escape(unit)}</text>',
+        f'<text class="label" x="{axis_w - 6}" y="14" text-anchor="end">{escape(top_label)}</text>',
         f'<text class="label" x="{axis_w - 6}" y="{10 + plot_h}" text-anchor="end">0</text>',
     ]
     for i, (label, value) in enumerate(zip(labels, values)):
