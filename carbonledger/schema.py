@@ -58,7 +58,10 @@ BILLING_COLUMNS: tuple[Column, ...] = (
     # --- carbonledger billing extensions --------------------------------------------------------
     Column("x_InstanceType", "string", True, "Instance / machine / VM size as billed (e.g. 'p4d.24xlarge')."),
     Column("x_UsageHours", "float64", True, "Instance-hours of the line when it is compute usage, else null."),
-    Column("x_Project", "string", True, "Project the line is attributed to (tag, else sub-account)."),
+    Column("x_CreditAmount", "float64", True,
+           "Credits applied to the line (e.g. GCP's credits array, summed; negative), in BillingCurrency. "
+           "Kept apart from BilledCost, which is the cost before these credits."),
+    Column("x_Project", "string", True, "Project the line is attributed to (tag, else 'account:<sub-account>')."),
     Column("x_Team", "string", True, "Team / business unit tag, where present."),
     Column("x_WorkloadClass", "string", True, "training | inference | interactive | idle, from tags; null = default."),
     Column("x_SourceFormat", "string", False, "Connector that read the line: focus, aws-cur, ..."),
