@@ -8,6 +8,7 @@ What does not belong here: the model coefficients themselves (``footprint``, ``i
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,31 @@ DEFAULT_PROJECT_TAG_KEYS = ("project", "project-name", "project_name", "applicat
 _KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides"}
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 @dataclass(frozen=True)
 class Source:
-    """One billing source: a file, a directory of export files, or a legacy CUR manifest."""
+    """One billing source: a file, a directory of export files, or a legacy CUR manifest.
+
+    ``name`` labels the source's Dagster asset (``raw_billing__<name>``); when not configured it is
+    derived from the path (``exports/aws-cur`` → ``aws_cur``).
+    """
 
     path: Path
     format: str = "auto"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", source_name(Path(self.path)))
+
+
+def source_name(path: Path) -> str:
+    """An asset-safe name from a path: its stem, lowercased, non-alphanumerics as ``_``."""
+    stem = path.name.split(".")[0] or "source"
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "source"
+    return name if name[0].isalpha() else f"source_{name}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,13 @@ class Config:
     project_tag_keys: tuple[str, ...] = DEFAULT_PROJECT_TAG_KEYS
     power_model: dict[str, Any] = field(default_factory=dict)
     pue_overrides: dict[str, float] = field(default_factory=dict)
+
+    def source(self, name: str) -> Source:
+        """The configured source called ``name``."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"no billing source named {name!r}; configured: {', '.join(s.name for s in self.sources) or 'none'}")
 
     @classmethod
     def demo(cls, out_dir: Path = Path("out")) -> "Config":
@@ -69,8 +96,10 @@ class Config:
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KNOWN_KEYS))}")
         base = path.parent
+        sources = tuple(_source(s, base, path, i) for i, s in enumerate(raw.get("sources") or []))
+        _check_unique_names(sources, path)
         return cls(
-            sources=tuple(_source(s, base, path, i) for i, s in enumerate(raw.get("sources") or [])),
+            sources=sources,
             out_dir=base / raw.get("out_dir", "out"),
             start_date=_date(raw.get("start_date", DEMO_START_DATE), path, "start_date"),
             project_tag_keys=tuple(raw.get("project_tag_keys") or DEFAULT_PROJECT_TAG_KEYS),
@@ -83,11 +112,24 @@ def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
     if isinstance(raw, str):
         raw = {"path": raw}
     if not isinstance(raw, dict) or "path" not in raw:
-        raise ConfigError(f"{path}: sources[{index}] must be a path or a mapping with 'path' (and optional 'format')")
+        raise ConfigError(f"{path}: sources[{index}] must be a path or a mapping with 'path' (and optional 'format', 'name')")
     fmt = raw.get("format", "auto")
     if fmt not in BILLING_FORMATS:
         raise ConfigError(f"{path}: sources[{index}].format {fmt!r} is not one of {', '.join(BILLING_FORMATS)}")
-    return Source(base / str(raw["path"]), fmt)
+    name = str(raw.get("name") or "")
+    if name and not _NAME.match(name):
+        raise ConfigError(f"{path}: sources[{index}].name {name!r} must be lowercase letters, digits and '_', "
+                          "starting with a letter (it names the source's Dagster asset)")
+    return Source(base / str(raw["path"]), fmt, name)
+
+
+def _check_unique_names(sources: tuple[Source, ...], path: Path) -> None:
+    seen: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        if source.name in seen:
+            raise ConfigError(f"{path}: sources[{seen[source.name]}] and sources[{index}] are both named "
+                              f"{source.name!r}; give one of them a distinct 'name'")
+        seen[source.name] = index
 
 
 def _date(raw: Any, path: Path, key: str) -> dt.date:

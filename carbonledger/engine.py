@@ -62,7 +62,11 @@ def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> 
     """Read every configured source (each with its own format) into one canonical batch."""
     if not sources:
         raise UsageError("no billing sources given: name input files or configure 'sources'")
-    results = [read_billing([s.path], s.format, project_tag_keys=tuple(project_tag_keys)) for s in sources]
+    return combine_batches([read_billing([s.path], s.format, project_tag_keys=tuple(project_tag_keys)) for s in sources])
+
+
+def combine_batches(results: Sequence[ReadResult]) -> ReadResult:
+    """Several sources' batches as one: rows concatenated, control totals added."""
     inputs = ControlTotals(rows=0)
     for r in results:
         inputs = inputs + r.inputs

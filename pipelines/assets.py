@@ -1,33 +1,43 @@
-"""The daily carbon pipeline's assets: raw billing → core ledger → out reports.
+"""The daily carbon pipeline's assets: raw billing per source → core ledger → out reports.
 
-Layers (PUDL-style names): ``raw_billing__line_items`` (the day's rows as read, with the day's
-control totals), ``core_carbon__ledger`` (the ledger, with a blocking tie-out check),
-``out_carbon__daily_report`` (files for the day) and ``out_carbon__period_report`` (all days).
+Layers (PUDL-style names): ``raw_billing__<source>`` (one per configured source: the day's rows as
+read, with the day's control totals), ``core_carbon__ledger`` (every source's rows accounted, with
+a blocking tie-out check), ``out_carbon__daily_report`` (files for the day) and
+``out_carbon__period_report`` (all days).
 """
 
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
 
 from carbonledger import engine
+from carbonledger.config import Source
 from carbonledger.engine import Accounted
+from carbonledger.errors import ConfigError
 from connectors import ReadResult
 from pipelines.resources import CarbonLedgerConfig
 
 TIE_OUT_CHECK = "ties_out"
+RAW_PREFIX = "raw_billing__"
 
 
-def build_assets(start_date: dt.date) -> list[dg.AssetsDefinition]:
-    """The pipeline's assets over daily UTC partitions from ``start_date``."""
-    daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
+def raw_asset_name(source: Source) -> str:
+    """The asset of one billing source: ``raw_billing__<source name>``."""
+    return RAW_PREFIX + source.name
 
-    @dg.asset(partitions_def=daily, group_name="billing", kinds={"pandas"})
-    def raw_billing__line_items(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.Output[ReadResult]:
-        """Every configured billing source, normalised to the canonical schema; the partition's day only."""
+
+def _raw_asset(source: Source, daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    name = source.name
+
+    @dg.asset(name=raw_asset_name(source), partitions_def=daily, group_name="billing", kinds={"pandas"},
+              description=f"Billing source {name!r} ({source.format}), normalised to the canonical schema; "
+                          "the partition's UTC day only.")
+    def raw_billing(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.Output[ReadResult]:
         config = carbonledger.create()
         day = dt.date.fromisoformat(context.partition_key)
-        batch = engine.select_day(engine.read_sources(config.sources, config.project_tag_keys), day)
+        batch = engine.select_day(engine.read_sources([config.source(name)], config.project_tag_keys), day)
         return dg.Output(batch, metadata={
             "rows_in": batch.inputs.rows,
             "rows_billing": len(batch.billing),
@@ -35,16 +45,28 @@ def build_assets(start_date: dt.date) -> list[dg.AssetsDefinition]:
             "files": dg.MetadataValue.json(batch.files),
         })
 
+    return raw_billing
+
+
+def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.AssetsDefinition]:
+    """The pipeline's assets over daily UTC partitions from ``start_date``, one raw asset per source."""
+    if not sources:
+        raise ConfigError("the pipeline needs at least one billing source: add 'sources' to the config")
+    daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
+    raw_assets = [_raw_asset(source, daily) for source in sources]
+
     @dg.asset(
         partitions_def=daily,
         group_name="carbon",
+        ins={a.key.path[-1]: dg.AssetIn(a.key) for a in raw_assets},
         kinds={"pandas"},
         check_specs=[dg.AssetCheckSpec(TIE_OUT_CHECK, asset="core_carbon__ledger", blocking=True,
                                        description="rows and cost per currency: in == ledger + quarantined, exactly")],
     )
-    def core_carbon__ledger(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig, raw_billing__line_items: ReadResult):
-        """The emissions ledger of the day: every billing line with energy, emissions and their basis."""
-        result = engine.account(raw_billing__line_items, carbonledger.create())
+    def core_carbon__ledger(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig, **raw_batches: ReadResult):
+        """The emissions ledger of the day: every source's billing lines with energy, emissions and their basis."""
+        batch = engine.combine_batches([raw_batches[key] for key in sorted(raw_batches)])
+        result = engine.account(batch, carbonledger.create())
         s = result.summary
         yield dg.Output(result, metadata={
             "rows": s["rows_ledger"], "energy_kwh": s["energy_kwh"], "co2e_kg": s["co2e_kg"],
@@ -80,4 +102,4 @@ def build_assets(start_date: dt.date) -> list[dg.AssetsDefinition]:
             "co2e_kg": s["co2e_kg"], "energy_kwh": s["energy_kwh"],
         })
 
-    return [raw_billing__line_items, core_carbon__ledger, out_carbon__daily_report, out_carbon__period_report]
+    return [*raw_assets, core_carbon__ledger, out_carbon__daily_report, out_carbon__period_report]

@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from carbonledger.cli import main
+from carbonledger.config import Config
 from pipelines.assets import TIE_OUT_CHECK, build_assets
 from pipelines.definitions import DAILY_JOB, build_definitions
 from pipelines.resources import CarbonLedgerConfig
@@ -23,13 +24,13 @@ def test_definitions_load_with_schedule_and_blocking_check():
     schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
     assert schedule.cron_schedule == "0 6 * * *"
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_billing__line_items", "core_carbon__ledger", "out_carbon__daily_report", "out_carbon__period_report"}
+    assert keys == {"raw_billing__aws_cur", "raw_billing__focus", "core_carbon__ledger", "out_carbon__daily_report", "out_carbon__period_report"}
     checks = defs.resolve_asset_graph().asset_check_keys
     assert any(c.name == TIE_OUT_CHECK for c in checks)
 
 
 def test_one_partition_materialises_in_process_and_ties_out(tmp_path):
-    assets = [a for a in build_assets(dt.date(2026, 11, 1)) if a.partitions_def is not None]
+    assets = [a for a in build_assets(dt.date(2026, 11, 1), Config.demo().sources) if a.partitions_def is not None]
     resource = CarbonLedgerConfig(out_dir=str(tmp_path))
     result = dg.materialize(assets, partition_key="2026-11-03", resources={"carbonledger": resource},
                             instance=dg.DagsterInstance.ephemeral())
@@ -73,3 +74,36 @@ def test_cli_run_and_rerun_are_identical(tmp_path, capsys):
 def test_cli_run_before_start_date_is_a_usage_error(tmp_path, capsys):
     assert main(["run", "--date", "2020-01-01", "--out", str(tmp_path)]) == 2
     assert "start_date" in capsys.readouterr().err
+
+
+def _write_focus_day(path, day: str, cost: str) -> None:
+    header = "ChargePeriodStart,ChargePeriodEnd,BilledCost,BillingCurrency,ChargeCategory,ProviderName,RegionId\n"
+    path.write_text(header + f"{day}T05:00:00Z,{day}T06:00:00Z,{cost},USD,Usage,AWS,us-east-1\n")
+
+
+def test_delivery_sensor_requests_exactly_the_days_of_new_or_restated_files(tmp_path):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    _write_focus_day(exports / "a.csv", "2026-11-02", "1.00")
+    config_file = tmp_path / "carbonledger.yaml"
+    config_file.write_text(f"start_date: 2026-11-01\nout_dir: {tmp_path / 'out'}\nsources:\n  - path: {exports}\n    name: focus_files\n")
+    defs = build_definitions(str(config_file))
+    sensor = defs.resolve_sensor_def("billing_delivery_sensor")
+    resources = {"carbonledger": CarbonLedgerConfig(config_path=str(config_file))}
+    with dg.DagsterInstance.ephemeral() as instance:
+        def tick(cursor):
+            context = dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources, definitions=defs)
+            return sensor.evaluate_tick(context)
+
+        first = tick(None)
+        assert first.run_requests == [] and "baseline" in first.skip_message
+        assert tick(first.cursor).skip_message == "no new, changed or removed billing files"
+        _write_focus_day(exports / "b.csv", "2026-11-04", "2.00")            # a new delivery
+        _write_focus_day(exports / "a.csv", "2026-11-03", "3.50")            # a.csv restated: its line moves day
+        second = tick(first.cursor)
+        # 11-02 lost its line, 11-03 gained one, 11-04 is new
+        assert sorted(r.partition_key for r in second.run_requests) == ["2026-11-02", "2026-11-03", "2026-11-04"]
+        assert all(r.job_name in (None, DAILY_JOB) for r in second.run_requests)
+        assert tick(second.cursor).run_requests == []                       # same files again: nothing
+        (exports / "b.csv").unlink()                                         # a withdrawn file
+        assert [r.partition_key for r in tick(second.cursor).run_requests] == ["2026-11-04"]
