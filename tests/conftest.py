@@ -1,7 +1,9 @@
-"""Shared test fixtures: paths to the bundled demo data and a small canonical billing frame."""
+"""Shared test fixtures and helpers: demo data paths, a small canonical billing frame, tie-out checks."""
 
 from __future__ import annotations
 
+import csv
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 
 from carbonledger import schema
 from carbonledger.config import DEMO_DATA_DIR
+from carbonledger.controls import EXACT, ControlTotals, TieOut
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURES = TESTS_DIR / "fixtures"
@@ -28,3 +31,21 @@ def billing_rows(rows: list[dict]) -> pd.DataFrame:
     }
     full = [{**defaults, "x_SourceRow": i + 1, **row} for i, row in enumerate(rows)]
     return schema.conform(pd.DataFrame(full), schema.BILLING_COLUMNS)
+
+
+def raw_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's data rows as dicts of raw text (the independent reading tests compare against)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def decimal_total(values) -> Decimal:
+    """Exact decimal total of raw cost strings."""
+    with localcontext(EXACT):
+        return sum((Decimal(v) for v in values), Decimal(0))
+
+
+def assert_ties_out(result) -> None:
+    """A read_billing result's rows and cost per currency tie out: inputs == billing + quarantine."""
+    tie = TieOut.of(result.inputs, ControlTotals.of(result.billing), ControlTotals.of(result.quarantine))
+    assert tie.problems() == []

@@ -6,7 +6,7 @@ import csv
 import gzip
 import json
 import shutil
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -15,28 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from carbonledger import schema
-from carbonledger.controls import EXACT, ControlTotals, TieOut
 from carbonledger.errors import InputFormatError, UsageError
+from conftest import assert_ties_out, decimal_total, raw_rows
 from connectors import FORMATS, detect_format, read_billing
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "billing"
 FOCUS_SAMPLE = FIXTURES / "focus_1.0_sample_1000rows.csv"
-
-
-def raw_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def decimal_total(values) -> Decimal:
-    """Exact decimal total of raw cost strings."""
-    with localcontext(EXACT):
-        return sum((Decimal(v) for v in values), Decimal(0))
-
-
-def assert_ties_out(result) -> None:
-    tie = TieOut.of(result.inputs, ControlTotals.of(result.billing), ControlTotals.of(result.quarantine))
-    assert tie.problems() == []
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -273,16 +257,15 @@ def test_detect_format_of_each_sample(name, fmt):
     assert detect_format(FIXTURES / name) == fmt
 
 
-def test_unknown_columns_and_unsupported_formats(tmp_path):
+def test_unknown_columns_wrong_format_and_unknown_format_name(tmp_path):
     path = write_csv(tmp_path / "other.csv", ["a", "b"], [["1", "2"]])
     with pytest.raises(InputFormatError, match="match no known billing format"):
         detect_format(path)
-    with pytest.raises(UsageError, match="not supported yet"):
-        read_billing([FIXTURES / "gcp_billing_export_2022-08-01_koku.csv"])
-    for fmt in ("aws-cur2", "gcp", "azure"):
-        with pytest.raises(UsageError, match="not supported yet"):
-            read_billing([FOCUS_SAMPLE], fmt)
-    assert FORMATS == ("focus", "aws-cur")
+    with pytest.raises(InputFormatError, match=r"focus_1\.0_sample_1000rows\.csv.*missing required"):
+        read_billing([FOCUS_SAMPLE], "aws-cur")
+    with pytest.raises(UsageError, match="unknown billing format 'cur3'"):
+        read_billing([FOCUS_SAMPLE], "cur3")
+    assert {"focus", "aws-cur"} <= set(FORMATS)
 
 
 def test_multiline_quoted_value_is_one_row(tmp_path):
