@@ -1,11 +1,12 @@
-"""Control totals: row counts and exact cost sums per currency, and the tie-out between stages.
+"""Control totals: row counts, exact cost per currency and usage per unit, and the tie-out between stages.
 
 Costs travel through the frames as float64. Totals are computed **exactly** in decimal: each value
 is written in its shortest round-trip form (the number the export wrote, for any cost with up to
 15 significant digits) and summed as ``decimal256(76, 40)`` by Arrow (vectorised, no per-row
 Python). Because every row contributes the same exact decimal wherever it ends up,
 ``cost_in == cost_ledger + cost_quarantined`` holds to the last digit, not within a tolerance.
-Magnitudes below 1e-20 of a currency unit are treated as zero.
+Magnitudes below 1e-20 of a currency unit are treated as zero. Usage (``ConsumedQuantity``) is
+totalled the same way per ``ConsumedUnit``, so a row cannot vanish between stages even at zero cost.
 
 What does not belong here: deciding what is quarantined (``connectors``, ``footprint.ledger``).
 """
@@ -46,8 +47,19 @@ def format_decimal(value: Decimal) -> str:
 
 def totals_by_currency(cost: pd.Series, currency: pd.Series) -> dict[str, Decimal]:
     """Exact cost totals keyed by currency code (missing currency is keyed ``"?"``)."""
-    keys = currency.astype("string").fillna("?")
-    return {str(cur): exact_total(cost[keys == cur]) for cur in sorted(keys.unique())}
+    return _totals_by_key(cost, currency, "?")
+
+
+def totals_by_unit(quantity: pd.Series, unit: pd.Series) -> dict[str, Decimal]:
+    """Exact usage totals keyed by unit, over rows that have a quantity (no unit: ``"(none)"``)."""
+    has_quantity = quantity.notna()
+    return _totals_by_key(quantity[has_quantity], unit[has_quantity], "(none)")
+
+
+def _totals_by_key(values: pd.Series, keys: pd.Series, missing: str) -> dict[str, Decimal]:
+    labels = keys.astype("string").fillna(missing)
+    codes, uniques = pd.factorize(labels, sort=True)
+    return {str(key): exact_total(values[codes == i]) for i, key in enumerate(uniques)}
 
 
 @dataclass(frozen=True)
@@ -56,22 +68,31 @@ class ControlTotals:
 
     rows: int
     cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    usage_by_unit: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> "ControlTotals":
-        """Totals of a frame with ``BilledCost`` and ``BillingCurrency`` columns."""
+        """Totals of a frame with ``BilledCost`` and ``BillingCurrency`` (and usage, where it has
+        ``ConsumedQuantity`` and ``ConsumedUnit``: every canonical frame does)."""
         if frame.empty:
             return cls(rows=0)
-        return cls(len(frame), totals_by_currency(frame["BilledCost"], frame["BillingCurrency"]))
+        has_usage = {"ConsumedQuantity", "ConsumedUnit"} <= set(frame.columns)
+        usage = totals_by_unit(frame["ConsumedQuantity"], frame["ConsumedUnit"]) if has_usage else {}
+        return cls(len(frame), totals_by_currency(frame["BilledCost"], frame["BillingCurrency"]), usage)
 
     def __add__(self, other: "ControlTotals") -> "ControlTotals":
-        costs = dict(self.cost_by_currency)
-        for cur, value in other.cost_by_currency.items():
-            costs[cur] = EXACT.add(costs.get(cur, ZERO), value)
-        return ControlTotals(self.rows + other.rows, costs)
+        return ControlTotals(self.rows + other.rows, _add(self.cost_by_currency, other.cost_by_currency),
+                             _add(self.usage_by_unit, other.usage_by_unit))
 
     def cost(self, currency: str) -> Decimal:
         return self.cost_by_currency.get(currency, ZERO)
+
+
+def _add(a: dict[str, Decimal], b: dict[str, Decimal]) -> dict[str, Decimal]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = EXACT.add(out.get(key, ZERO), value)
+    return out
 
 
 class TieOutError(AssertionError):
@@ -80,7 +101,7 @@ class TieOutError(AssertionError):
 
 @dataclass(frozen=True)
 class TieOut:
-    """The reconciliation ``in == ledger + quarantined`` for rows and cost per currency."""
+    """The reconciliation ``in == ledger + quarantined`` for rows, cost per currency and usage per unit."""
 
     rows_in: int
     rows_ledger: int
@@ -88,13 +109,21 @@ class TieOut:
     cost_in: dict[str, Decimal]
     cost_ledger: dict[str, Decimal]
     cost_quarantined: dict[str, Decimal]
+    usage_in: dict[str, Decimal] = field(default_factory=dict)
+    usage_ledger: dict[str, Decimal] = field(default_factory=dict)
+    usage_quarantined: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
     def of(cls, inputs: ControlTotals, ledger: ControlTotals, quarantine: ControlTotals) -> "TieOut":
         return cls(
             inputs.rows, ledger.rows, quarantine.rows,
             inputs.cost_by_currency, ledger.cost_by_currency, quarantine.cost_by_currency,
+            inputs.usage_by_unit, ledger.usage_by_unit, quarantine.usage_by_unit,
         )
+
+    @property
+    def units(self) -> list[str]:
+        return sorted(set(self.usage_in) | set(self.usage_ledger) | set(self.usage_quarantined))
 
     @property
     def currencies(self) -> list[str]:
@@ -114,6 +143,12 @@ class TieOut:
             cq = self.cost_quarantined.get(cur, ZERO)
             if cin != EXACT.add(cled, cq):
                 out.append(f"cost {cur}: {cin} in != {cled} in ledger + {cq} quarantined")
+        for unit in self.units:
+            uin = self.usage_in.get(unit, ZERO)
+            uled = self.usage_ledger.get(unit, ZERO)
+            uq = self.usage_quarantined.get(unit, ZERO)
+            if uin != EXACT.add(uled, uq):
+                out.append(f"usage {unit}: {uin} in != {uled} in ledger + {uq} quarantined")
         return out
 
     @property

@@ -25,7 +25,7 @@ import pandas as pd
 
 from carbonledger import io
 from carbonledger.config import Config, Source
-from carbonledger.controls import ControlTotals, TieOut
+from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import UsageError
 from connectors import ReadResult, read_billing
 from footprint.energy import PowerModel
@@ -119,7 +119,21 @@ def account(batch: ReadResult, config: Config) -> Accounted:
         pue_overrides=config.pue_overrides,
     )
     tie_out = TieOut.of(batch.inputs, ControlTotals.of(ledger), ControlTotals.of(batch.quarantine))
-    return Accounted(ledger, batch.quarantine, tie_out, summarise(ledger, batch.quarantine, tie_out))
+    return Accounted(ledger, batch.quarantine, tie_out, _summary(ledger, batch.quarantine, tie_out))
+
+
+def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:
+    """The ledger's summary plus the usage tie-out per unit (exact decimal strings, like cost)."""
+    summary = summarise(ledger, quarantine, tie_out)
+    summary["usage_by_unit"] = {
+        unit: {
+            "in": format_decimal(tie_out.usage_in.get(unit, ZERO)),
+            "ledger": format_decimal(tie_out.usage_ledger.get(unit, ZERO)),
+            "quarantined": format_decimal(tie_out.usage_quarantined.get(unit, ZERO)),
+        }
+        for unit in tie_out.units
+    }
+    return summary
 
 
 def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, title: str | None = None) -> Outputs:
@@ -161,7 +175,8 @@ def combine_daily(out_dir: Path) -> Accounted | None:
     for day in days:
         recorded = json.loads(day.with_name("summary.json").read_text(encoding="utf-8"))
         costs = {cur: Decimal(v["in"]) for cur, v in recorded["cost_by_currency"].items()}
-        inputs = inputs + ControlTotals(recorded["rows_in"], costs)
+        usage = {unit: Decimal(v["in"]) for unit, v in recorded.get("usage_by_unit", {}).items()}
+        inputs = inputs + ControlTotals(recorded["rows_in"], costs, usage)
     tie_out = TieOut.of(inputs, ControlTotals.of(ledger), ControlTotals.of(quarantine))
     tie_out.check(f"period {days[0].parent.name}..{days[-1].parent.name}")
-    return Accounted(ledger, quarantine, tie_out, summarise(ledger, quarantine, tie_out))
+    return Accounted(ledger, quarantine, tie_out, _summary(ledger, quarantine, tie_out))

@@ -108,6 +108,8 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
     Column("x_Reason", "string", False, "Why the row could not enter the ledger (names column and expectation)."),
     Column("BilledCost", "float64", True, "The row's billed cost where it could be read (null if unreadable)."),
     Column("BillingCurrency", "string", True, "The row's currency where it could be read."),
+    Column("ConsumedQuantity", "float64", True, "The row's usage quantity where it could be read (for usage tie-out)."),
+    Column("ConsumedUnit", "string", True, "The row's usage unit where it could be read."),
     Column("ChargePeriodStart", _TS, True, "The row's charge period start where it could be read."),
     Column("x_RawRecord", "string", False, "The raw row as JSON, so nothing is lost."),
 )

@@ -5,7 +5,7 @@ billing (no problem) and quarantine (a reason naming the column and the expectat
 row as JSON). CSV records with a wrong field count go to quarantine with null cost and currency.
 
 Control totals (``ReadResult.inputs``) count every data row read and sum the billed-cost column
-exactly per currency. A row whose cost cannot be read as a number (or a ragged row) counts as a
+exactly per currency and the usage quantity per unit. A row whose cost cannot be read as a number (or a ragged row) counts as a
 row but adds no cost: it is quarantined with ``BilledCost`` null, so
 ``inputs == billing + quarantine`` holds for rows and, to the last digit, for cost per currency.
 
@@ -23,19 +23,23 @@ import numpy as np
 import pandas as pd
 
 from carbonledger import schema
-from carbonledger.controls import ControlTotals, totals_by_currency
+from carbonledger.controls import ControlTotals, totals_by_currency, totals_by_unit
 from carbonledger.errors import InputFormatError, UsageError
 from connectors.aws_cur import convert_aws_cur
+from connectors.aws_cur2 import convert_aws_cur2
+from connectors.azure import convert_azure
 from connectors.converted import Converted, finish
 from connectors.detect import KNOWN_FORMATS, format_of_columns
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
+from connectors.gcp import convert_gcp
 from connectors.rawfile import RawTable, read_header, read_raw
 from connectors.tags import DEFAULT_PROJECT_TAG_KEYS
 
 #: Formats read_billing can read now.
-FORMATS = ("focus", "aws-cur")
-_CONVERTERS = {"focus": convert_focus, "aws-cur": convert_aws_cur}
+FORMATS = ("focus", "aws-cur", "aws-cur2", "azure", "gcp")
+_CONVERTERS = {"focus": convert_focus, "aws-cur": convert_aws_cur, "aws-cur2": convert_aws_cur2, "azure": convert_azure,
+               "gcp": convert_gcp}
 
 
 @dataclass
@@ -104,6 +108,7 @@ def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
     inputs = ControlTotals(
         rows=raw.rows_read,
         cost_by_currency=totals_by_currency(frame["BilledCost"], frame["BillingCurrency"]),
+        usage_by_unit=totals_by_unit(frame["ConsumedQuantity"], frame["ConsumedUnit"]),
     )
     billing = schema.conform(frame[~bad], schema.BILLING_COLUMNS)
     quarantine = pd.concat(
@@ -122,6 +127,8 @@ def _quarantined(converted: Converted, raw: RawTable, bad: pd.Series, fmt: str) 
         "x_Reason": converted.problems.reasons[bad].to_numpy(),
         "BilledCost": frame["BilledCost"].to_numpy(),
         "BillingCurrency": frame["BillingCurrency"].to_numpy(),
+        "ConsumedQuantity": frame["ConsumedQuantity"].to_numpy(),
+        "ConsumedUnit": frame["ConsumedUnit"].to_numpy(),
         "ChargePeriodStart": frame["ChargePeriodStart"].to_numpy(),
         "x_RawRecord": raw.raw_records(positions),
     })

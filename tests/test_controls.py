@@ -47,3 +47,16 @@ def test_a_lost_row_or_cent_fails_the_tie_out_with_a_message():
     assert not tie.ok
     with pytest.raises(TieOutError, match=r"rows: 3 in != 2 in ledger \+ 0 quarantined.*cost USD"):
         tie.check("test")
+
+
+def test_usage_ties_out_per_unit_and_a_lost_zero_cost_row_is_caught():
+    frame = pd.DataFrame({
+        "BilledCost": [0.0, 1.5, 2.0], "BillingCurrency": ["USD"] * 3,
+        "ConsumedQuantity": [0.1, 0.2, None], "ConsumedUnit": ["Hrs", "Hrs", "GB"],
+    })
+    inputs = ControlTotals.of(frame)
+    assert inputs.usage_by_unit == {"Hrs": Decimal("0.3")}                  # exact: 0.1 + 0.2, not 0.30000000000000004
+    whole = TieOut.of(inputs, ControlTotals.of(frame.iloc[1:]), ControlTotals.of(frame.iloc[:1]))
+    assert whole.ok
+    lost = TieOut.of(inputs, ControlTotals.of(frame.iloc[1:]), ControlTotals(rows=1))   # zero-cost row's usage lost
+    assert lost.problems() == ["usage Hrs: 0.3 in != 0.2 in ledger + 0 quarantined"]
