@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--no-report", action="store_true", help="skip the HTML/CSV report")
     est.set_defaults(handler=_estimate)
 
+    rep = sub.add_parser("report", help="the organisation report and project pages of a written ledger")
+    rep.add_argument("--ledger", type=Path, required=True, help="directory holding ledger.parquet (and summary.json)")
+    rep.add_argument("--out", type=Path, required=True, help="output directory for report.html, extracts, projects/")
+    rep.add_argument("--team", help="only this team's projects (the x_Team of the lines)")
+    rep.set_defaults(handler=_report)
+
     hw = sub.add_parser("hardware", help="show the hardware profile of an instance type")
     hw.add_argument("instance_type")
     hw.add_argument("--provider", required=True, choices=("aws", "gcp", "azure"))
@@ -124,6 +130,18 @@ def _estimate(args: argparse.Namespace) -> int:
     config = Config.load(args.config) if args.config else Config()
     result, outputs = estimate(args.inputs, args.format, args.out, config, report=not args.no_report)
     _print_summary(result.summary, outputs.out_dir, period_report=not args.no_report)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from carbonledger.engine import report_from_ledger
+
+    summary, report, site = report_from_ledger(args.ledger, args.out, team=args.team)
+    print(f"carbonledger: report of {summary.get('rows_ledger', 0):,} ledger rows"
+          f"{f' of team {args.team}' if args.team else ''}")
+    print(f"  report         {report.html}")
+    print(f"  extracts       {args.out}/by_*.csv, by_*.parquet, {report.workbook.name}")
+    print(f"  project pages  {site.index} ({len(site.pages)} project{'' if len(site.pages) == 1 else 's'})")
     return EXIT_OK
 
 

@@ -23,16 +23,16 @@ from typing import Any
 
 import pandas as pd
 
-from carbonledger import io
+from carbonledger import io, schema
 from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
-from carbonledger.errors import UsageError
+from carbonledger.errors import InputFormatError, UsageError
 from connectors import ReadResult, read_billing
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
 from intensity import GridData
-from reports import ReportPaths, write_report
+from reports import ReportPaths, SitePaths, write_project_pages, write_report
 
 log = logging.getLogger("carbonledger")
 
@@ -56,6 +56,7 @@ class Outputs:
     quarantine: Path
     summary: Path
     report: ReportPaths | None
+    site: SitePaths | None = None
 
 
 def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> ReadResult:
@@ -136,8 +137,9 @@ def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) ->
     return summary
 
 
-def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, title: str | None = None) -> Outputs:
-    """Write the ledger, quarantine, summary and (optionally) the report, each atomically."""
+def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, pages: bool = False,
+                  title: str | None = None) -> Outputs:
+    """Write the ledger, quarantine, summary, (optionally) the report and the project pages, each atomically."""
     out_dir = Path(out_dir)
     ledger_path = io.write_parquet(out_dir / "ledger.parquet", result.ledger)
     quarantine_path = io.write_parquet(out_dir / "quarantine.parquet", result.quarantine)
@@ -145,7 +147,45 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, titl
     paths = None
     if report:
         paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report")
-    return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths)
+    site = write_project_pages(result.ledger, out_dir) if pages else None
+    return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
+
+
+def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = None) -> tuple[dict[str, Any], ReportPaths, SitePaths]:
+    """``carbonledger report``: the organisation report and project pages of a written ledger.
+
+    With ``team``, only that team's lines (``x_Team``) are reported and its summary is recomputed
+    from them; quarantined rows carry no team, so a team bundle leaves them out and says so.
+    """
+    ledger_dir = Path(ledger_dir)
+    ledger_path = ledger_dir / "ledger.parquet"
+    if not ledger_path.is_file():
+        raise UsageError(f"{ledger_dir}: no ledger.parquet here (expected the output directory of "
+                         "'carbonledger estimate', 'run' or 'demo')")
+    ledger = pd.read_parquet(ledger_path)
+    try:
+        schema.validate(ledger, schema.LEDGER_COLUMNS, "the ledger")
+    except schema.SchemaError as exc:
+        raise InputFormatError(ledger_path, f"{exc} (written by another carbonledger version? "
+                                            "re-run the estimate or pipeline to rebuild it)") from None
+    quarantine_path = ledger_dir / "quarantine.parquet"
+    quarantine = pd.read_parquet(quarantine_path) if quarantine_path.is_file() else schema.empty(schema.QUARANTINE_COLUMNS)
+    title = "carbonledger emissions report"
+    if team is not None:
+        ledger = ledger[ledger["x_Team"] == team].reset_index(drop=True)
+        if ledger.empty:
+            known = sorted(pd.read_parquet(ledger_path, columns=["x_Team"])["x_Team"].dropna().unique())
+            raise UsageError(f"no ledger lines of team {team!r}; teams in this ledger: {', '.join(known) or 'none'}")
+        quarantine = schema.empty(schema.QUARANTINE_COLUMNS)
+        title = f"carbonledger emissions report, team {team} (quarantined rows carry no team and are left out)"
+    recorded = ledger_dir / "summary.json"
+    if team is None and recorded.is_file():
+        summary = json.loads(recorded.read_text(encoding="utf-8"))      # the run's own tie-out against its inputs
+    else:
+        in_ledger, quarantined = ControlTotals.of(ledger), ControlTotals.of(quarantine)
+        summary = _summary(ledger, quarantine, TieOut.of(in_ledger + quarantined, in_ledger, quarantined))
+    out_dir = Path(out_dir)
+    return summary, write_report(ledger, summary, out_dir, title=title), write_project_pages(ledger, out_dir, team=team)
 
 
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *, report: bool = True) -> tuple[Accounted, Outputs]:
@@ -157,7 +197,7 @@ def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Conf
     log.info("read %d rows (%d quarantined); building the ledger", batch.inputs.rows, len(batch.quarantine))
     result = account(batch, config)
     result.tie_out.check("estimate")
-    return result, write_outputs(result, out_dir, report=report)
+    return result, write_outputs(result, out_dir, report=report, pages=report)
 
 
 def combine_daily(out_dir: Path) -> Accounted | None:

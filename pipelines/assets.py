@@ -95,7 +95,7 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
         period = engine.combine_daily(config.out_dir)
         if period is None:
             raise dg.Failure(f"no daily ledgers under {config.out_dir / 'daily'}: materialise out_carbon__daily_report first")
-        out = engine.write_outputs(period, config.out_dir, title="carbonledger emissions report")
+        out = engine.write_outputs(period, config.out_dir, pages=True, title="carbonledger emissions report")
         s = period.summary
         return dg.MaterializeResult(metadata={
             "out_dir": str(out.out_dir), "period_start": s["period_start"], "period_end": s["period_end"],

@@ -1,7 +1,7 @@
 """The organisation report: computes the template context from a ledger and its summary, renders, writes.
 
 ``write_report`` writes ``report.html`` (one self-contained file: inline CSS and SVG, no scripts,
-nothing fetched) and one CSV per breakdown table, each atomically. What belongs here: choosing what
+nothing fetched) and each breakdown table as CSV, Parquet and an XLSX sheet, each atomically. What belongs here: choosing what
 the report shows and formatting table cells. Not here: aggregation (``reports.tables``), drawing
 (``reports.svg``), number formats (``reports.units``), layout (``templates/report.html.j2``).
 """
@@ -61,27 +61,39 @@ _REQUIRED = sorted(
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where a report was written: the HTML file and each breakdown's CSV, keyed by table name."""
+    """Where a report was written: the HTML file, each breakdown's CSV and Parquet (keyed by table
+    name), and one XLSX workbook with a sheet per breakdown."""
 
     html: Path
     csvs: dict[str, Path]
+    parquets: dict[str, Path]
+    workbook: Path
 
 
 def write_report(
     ledger: pd.DataFrame, summary: Mapping[str, Any], out_dir: Path, *, title: str = "carbonledger emissions report"
 ) -> ReportPaths:
-    """Write ``out_dir/report.html`` and ``out_dir/<table>.csv`` for every breakdown, atomically."""
+    """Write ``out_dir/report.html`` and, for every breakdown, ``<table>.csv`` and ``<table>.parquet``,
+    plus ``breakdowns.xlsx`` (a sheet per breakdown), each atomically."""
     _require_columns(ledger)
     out_dir = Path(out_dir)
     tables = breakdowns(ledger)
     csvs = {name: io.write_csv(out_dir / f"{name}.csv", table) for name, table in tables.items()}
+    parquets = {name: io.write_parquet(out_dir / f"{name}.parquet", table) for name, table in tables.items()}
+    workbook = io.write_atomic(out_dir / "breakdowns.xlsx", lambda tmp: _write_workbook(tmp, tables))
     html = io.write_text(out_dir / "report.html", render_html(ledger, summary, tables, title=title))
-    return ReportPaths(html=html, csvs=csvs)
+    return ReportPaths(html=html, csvs=csvs, parquets=parquets, workbook=workbook)
+
+
+def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, table in tables.items():
+            table.to_excel(writer, sheet_name=name[:31], index=False)
 
 
 def render_html(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str) -> str:
     """The report as one HTML string."""
-    return _environment().get_template("report.html.j2").render(**build_context(ledger, summary, tables, title=title))
+    return environment().get_template("report.html.j2").render(**build_context(ledger, summary, tables, title=title))
 
 
 def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str) -> dict[str, Any]:
@@ -91,7 +103,7 @@ def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapp
         "headline": {key: summary.get(key) for key in _HEADLINE_KEYS},
         "coverage_by_currency": summary.get("coverage_cost_fraction_by_currency") or {},
         "costs": _cost_lines(summary, tables["by_provider"]),
-        "daily": _daily(tables["by_day"]),
+        "daily": daily_section(tables["by_day"]),
         "sections": [
             _section("By project", "by_project", tables, ["project"], [_text("Project", "project")]),
             _section(
@@ -109,7 +121,7 @@ def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapp
     }
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("reports", "templates"),
         autoescape=True,
@@ -195,7 +207,7 @@ def _section(
     }
 
 
-def _daily(by_day: pd.DataFrame) -> dict[str, Any]:
+def daily_section(by_day: pd.DataFrame) -> dict[str, Any]:
     per_day = by_day.groupby("date", sort=True)[["co2e_kg", "co2e_kg_low", "co2e_kg_high"]].sum()
     divisor, unit = _mass_scale(per_day["co2e_kg"])
     chart = svg.column_chart(

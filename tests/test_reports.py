@@ -141,6 +141,11 @@ def test_write_report_files(ledger, tmp_path):
         frame = pd.read_csv(path)
         assert frame["rows"].sum() == len(ledger)
         assert frame["co2e_kg"].sum() == pytest.approx(ledger["x_Co2eKg"].sum())
+        pd.testing.assert_frame_equal(pd.read_parquet(paths.parquets[name]).reset_index(drop=True),
+                                      breakdowns(ledger)[name].reset_index(drop=True), check_dtype=False)
+    sheets = pd.read_excel(paths.workbook, sheet_name=None)
+    assert set(sheets) == EXPECTED_TABLES
+    assert sheets["by_project"]["co2e_kg"].sum() == pytest.approx(ledger["x_Co2eKg"].sum())
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")]
 
 
