@@ -9,17 +9,25 @@ arithmetic (``footprint``) and reading billing exports (``connectors``).
 
 from intensity.grid import (
     ANNOTATION_COLUMNS,
-    BASIS_ANNUAL_ZONE,
+    BASES,
     BASIS_HOURLY,
     BASIS_PROXY_YEAR,
-    BASIS_WORLD_AVERAGE,
     GridData,
     IntensityValue,
 )
-from intensity.regions import RegionInfo
+from intensity.regions import (
+    BASIS_ANNUAL_COUNTRY,
+    BASIS_ANNUAL_REGION,
+    BASIS_ANNUAL_ZONE,
+    BASIS_WORLD_AVERAGE,
+    RegionInfo,
+)
 
 __all__ = [
     "ANNOTATION_COLUMNS",
+    "BASES",
+    "BASIS_ANNUAL_COUNTRY",
+    "BASIS_ANNUAL_REGION",
     "BASIS_ANNUAL_ZONE",
     "BASIS_HOURLY",
     "BASIS_PROXY_YEAR",

@@ -1,13 +1,20 @@
 """``GridData``: grid zone, carbon intensity and PUE for billing lines, with provenance on every value.
 
-Intensity is location-based and life-cycle (Electricity Maps). For each line, in order of preference:
+Intensity is location-based and life-cycle (Electricity Maps). For each line, in order of preference
+(the step is ``x_IntensityBasis``; ``x_IntensityYear`` and ``x_IntensitySource`` say which data):
 
 * ``hourly``: the time-weighted mean of the zone's hourly intensity over [start, end);
 * ``hourly_proxy_year``: the same over the matching hours of the nearest data year, when the line's
   year is not in the data (see :mod:`intensity.proxy_year`); ``x_IntensityYear`` is the data year;
 * ``annual_zone``: the zone's 2024 annual life-cycle average, when the zone has no hourly data (or
   the line has no start time);
+* ``annual_country``: the country's annual factor, when the region string is only a country or area
+  (GCP multi-region ``US``, AWS ``United States``);
+* ``annual_region``: an annual eGRID / EEA-style factor of a region id only those tables know;
 * ``world_average``: when the region (or provider) is unknown or null.
+
+Hourly data comes from the bundled 2022 table and, when :meth:`GridData.with_data_portal` is used,
+from a user's Electricity Maps data-portal files, whose zone-years win over the bundled ones.
 
 Region strings are resolved once per unique (provider, region) pair; everything per line is numpy.
 What does not belong here: reading billing files, energy or emissions (``connectors``, ``footprint``).
@@ -24,15 +31,22 @@ import numpy as np
 import pandas as pd
 
 from carbonledger.errors import UsageError
+from intensity import data_portal
 from intensity.hourly import NS_PER_HOUR, HourlyIntensity
-from intensity.regions import RegionInfo, RegionTable
+from intensity.regions import (
+    BASIS_ANNUAL_COUNTRY,
+    BASIS_ANNUAL_REGION,
+    BASIS_ANNUAL_ZONE,
+    BASIS_WORLD_AVERAGE,
+    RegionInfo,
+    RegionTable,
+)
 
 BASIS_HOURLY = "hourly"
 BASIS_PROXY_YEAR = "hourly_proxy_year"
-BASIS_ANNUAL_ZONE = "annual_zone"
-BASIS_WORLD_AVERAGE = "world_average"
-_BASES = (BASIS_HOURLY, BASIS_PROXY_YEAR, BASIS_ANNUAL_ZONE, BASIS_WORLD_AVERAGE)
-_HOURLY, _PROXY, _ANNUAL, _WORLD = range(len(_BASES))  # basis codes, in the order of _BASES
+#: Every ``x_IntensityBasis`` value, best first.
+BASES = (BASIS_HOURLY, BASIS_PROXY_YEAR, BASIS_ANNUAL_ZONE, BASIS_ANNUAL_COUNTRY, BASIS_ANNUAL_REGION, BASIS_WORLD_AVERAGE)
+_HOURLY, _PROXY = 0, 1  # basis codes: positions in BASES
 
 HOURLY_FILE = "hourly_lifecycle_2022.parquet"
 
@@ -58,21 +72,50 @@ class IntensityValue:
 class GridData:
     """Hourly intensity and region facts, ready to annotate billing lines."""
 
-    def __init__(self, hourly: HourlyIntensity, regions: RegionTable):
-        self._hourly = hourly
+    def __init__(self, tables: list[HourlyIntensity], regions: RegionTable):
+        """``tables``: hourly tables, earlier ones winning for a zone in several."""
+        self._tables = tables
         self._regions = regions
+        self._zone_at: dict[str, tuple[int, int]] = {}
+        for t, table in reversed(list(enumerate(tables))):
+            self._zone_at.update({zone: (t, column) for column, zone in enumerate(table.zones)})
 
     @classmethod
     @functools.cache
     def bundled(cls) -> "GridData":
         """The data shipped in ``intensity/data`` (loaded once per process)."""
         folder = Path(str(resources.files("intensity") / "data"))
-        return cls(HourlyIntensity.from_parquet(folder / HOURLY_FILE), RegionTable.from_folder(folder))
+        return cls([HourlyIntensity.from_parquet(folder / HOURLY_FILE)], RegionTable.from_folder(folder))
+
+    def with_data_portal(self, folder: Path) -> "GridData":
+        """This data plus the hourly Electricity Maps data-portal files of ``folder``, which win for their zone-years.
+
+        A zone's table holds the years of its files and, for other years, those already known here.
+        """
+        tables = []
+        for zone, (series, sources) in data_portal.read_folder(folder).items():
+            frame = series.to_frame(zone)
+            if zone in self._zone_at:
+                t, column = self._zone_at[zone]
+                known = self._tables[t]
+                for position in np.flatnonzero(~np.isin(known.years, list(sources))):
+                    year = int(known.years[position])
+                    existing = self.hourly(zone, pd.Timestamp(f"{year}-01-01", tz="UTC"), pd.Timestamp(f"{year + 1}-01-01", tz="UTC"))
+                    frame = pd.concat([frame, existing.to_frame(zone)])
+                    sources = {**sources, year: known.sources[position]}
+            tables.append(HourlyIntensity.from_frame(frame.sort_index(), sources, f"data-portal zone {zone}"))
+        return GridData([*tables, *self._tables], self._regions)
 
     @property
     def hourly_zones(self) -> tuple[str, ...]:
         """Zones with hourly data."""
-        return self._hourly.zones
+        return tuple(sorted(self._zone_at))
+
+    def hourly_years(self, zone: str) -> tuple[int, ...]:
+        """Data years of a zone's hourly data (empty when it has none)."""
+        if zone not in self._zone_at:
+            return ()
+        return tuple(int(y) for y in self._tables[self._zone_at[zone][0]].years)
 
     def region_info(self, provider: str, region: str) -> RegionInfo | None:
         """Facts about a region (id, alias or display name); None when unknown."""
@@ -86,33 +129,36 @@ class GridData:
         has_start = start_ns != _NAT
         end_ns = np.where(end_ns == _NAT, start_ns, end_ns)
 
-        zone_of_pair = np.array([self._hourly.zone_index(z) for z in facts["grid_zone"]], dtype=np.int64)
-        annual_of_pair = facts["annual_g_per_kwh"].to_numpy(np.float64)
-        has_annual_of_pair = ~np.isnan(annual_of_pair)
-        zone_index = zone_of_pair[pair_codes]
-        has_annual = has_annual_of_pair[pair_codes]
-        is_hourly = (zone_index >= 0) & has_start
+        located = [self._zone_at.get(z, (-1, -1)) if isinstance(z, str) else (-1, -1) for z in facts["grid_zone"]]
+        table_of_pair = np.array([t for t, _ in located], dtype=np.int64).reshape(-1)
+        column_of_pair = np.array([c for _, c in located], dtype=np.int64).reshape(-1)
+        table = np.where(has_start, table_of_pair[pair_codes], -1)
+        column = column_of_pair[pair_codes]
 
-        basis = np.where(has_annual, _ANNUAL, _WORLD)
-        intensity = np.where(has_annual_of_pair, annual_of_pair, self._regions.world.g_per_kwh)[pair_codes]
-        year_of_pair = facts["annual_year"].fillna(self._regions.world.data_year).to_numpy(np.int64)
-        year = year_of_pair[pair_codes]
-        if is_hourly.any():
-            means = self._hourly.window_means(zone_index[is_hourly], start_ns[is_hourly], end_ns[is_hourly])
-            intensity[is_hourly] = means.g_per_kwh
-            year[is_hourly] = means.data_year
-            basis[is_hourly] = np.where(means.is_proxy, _PROXY, _HOURLY)
+        basis_of_pair = np.array([BASES.index(b) for b in facts["annual_basis"]], dtype=np.int64)
+        basis = basis_of_pair[pair_codes]
+        intensity = facts["annual_g_per_kwh"].to_numpy(np.float64)[pair_codes]
+        year = facts["annual_year"].array.take(pair_codes)
+        # sources: one label per (table, year), then one per pair (its annual factor)
+        hourly_labels = [label for t in self._tables for label in t.sources]
+        table_offsets = np.cumsum([0, *(len(t.sources) for t in self._tables)])
+        source_codes = len(hourly_labels) + pair_codes
+        for t, hourly in enumerate(self._tables):
+            lines = table == t
+            if not lines.any():
+                continue
+            means = hourly.window_means(column[lines], start_ns[lines], end_ns[lines])
+            intensity[lines] = means.g_per_kwh
+            year[lines] = means.data_year
+            basis[lines] = np.where(means.is_proxy, _PROXY, _HOURLY)
+            source_codes[lines] = table_offsets[t] + means.year_index
 
-        # sources: label 0 = hourly dataset, 1 = world average, 2 + pair = that pair's annual source
-        source_labels = [self._hourly.source, self._regions.world.source, *facts["annual_source"]]
-        source_codes = np.where(basis <= _PROXY, 0,
-                                np.where(basis == _WORLD, 1, 2 + pair_codes))
         columns = {
             "x_GridZone": _strings(facts["grid_zone"], pair_codes),
             "x_CarbonIntensity": intensity,
-            "x_IntensityBasis": _strings(_BASES, basis),
+            "x_IntensityBasis": _strings(BASES, basis),
             "x_IntensityYear": pd.array(year, dtype="Int64"),
-            "x_IntensitySource": _strings(source_labels, source_codes),
+            "x_IntensitySource": _strings([*hourly_labels, *facts["annual_source"]], source_codes),
             "x_Pue": facts["pue"].to_numpy(np.float64)[pair_codes],
             "x_PueSource": _strings(facts["pue_source"], pair_codes),
             "x_CfeFraction": facts["cfe_fraction"].to_numpy(np.float64)[pair_codes],
@@ -134,14 +180,14 @@ class GridData:
 
     def hourly(self, zone: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
         """Intensity of ``zone`` for each UTC hour of [start, end), proxy-year mapped outside the data."""
-        zone_index = self._hourly.zone_index(zone)
-        if zone_index < 0:
-            raise UsageError(f"grid zone {zone!r} has no hourly data; zones with hourly data: {', '.join(self._hourly.zones)}")
+        if zone not in self._zone_at:
+            raise UsageError(f"grid zone {zone!r} has no hourly data; zones with hourly data: {', '.join(self.hourly_zones)}")
+        t, column = self._zone_at[zone]
         first, stop = _utc(start).floor("h"), _utc(end).ceil("h")
         n_hours = max(int((stop - first) / pd.Timedelta(hours=1)), 0)
         hours = pd.date_range(first, periods=n_hours, freq="h", name="datetime_utc")
         hour_ns = hours.as_unit("ns").asi8
-        means = self._hourly.window_means(np.full(len(hours), zone_index), hour_ns, hour_ns + NS_PER_HOUR)
+        means = self._tables[t].window_means(np.full(len(hours), column), hour_ns, hour_ns + NS_PER_HOUR)
         return pd.Series(means.g_per_kwh, index=hours, name=zone, dtype="float64")
 
     def _pair_facts(self, provider: pd.Series, region: pd.Series) -> tuple[np.ndarray, pd.DataFrame]:

@@ -9,7 +9,14 @@ Reads ``<shared>/grid/`` (default ``../shared/data`` next to the repository) and
   published regional PUE, Google CFE share, each with its source;
 * ``region_aliases.csv``: spellings of region names seen in billing exports -> region id;
 * ``pue_defaults.csv``: provider fleet PUEs and the industry default for other providers;
-* ``world_average.csv``: the world-average intensity used when a line has no grid zone.
+* ``world_average.csv``: the world-average intensity used when a line has no grid zone;
+* ``geographies.csv``: country and area names seen in billing exports (GCP multi-region ``US``,
+  AWS ``United States``, Azure ``uk``) -> ISO country, for the country step of the fallback chain;
+* ``country_factors.csv``: one annual intensity per country (Electricity Maps 2024 yearly where the
+  country is a single zone, else Cloud Carbon Footprint's country factors);
+* ``annual_regions.csv``: Cloud Carbon Footprint's per-region annual factors (eGRID2020, EEA,
+  carbonfootprint.com) for region ids the region table does not know (Azure canary and stage
+  regions, area names), the annual-factor step of the fallback chain.
 
 The output is deterministic (sorted rows, fixed float formatting, fixed compression level), so a
 rebuild from unchanged inputs leaves the committed files byte-identical. The script fails, naming
@@ -76,6 +83,64 @@ WORLD_AVERAGE = pd.DataFrame(
       "CC-BY-4.0 (Ember data)")],
     columns=["g_per_kwh", "data_year", "signal", "source", "license"],
 )
+
+# Published per-geography PUE used for a provider's regions without a regional or campus value
+# (METHOD.md section 7; secondary, via GSF real-time-cloud metrics/2025).
+PUE_GEOGRAPHIES = pd.DataFrame(
+    [
+        ("aws", "europe", 1.11, 2025, "AWS regional average PUE CY2025, Europe (for regions without a published value; "
+         "AWS PUE/WUE table via Green-Software-Foundation/real-time-cloud metrics/2025/aws-2025-metrics.md; secondary)"),
+        ("aws", "apac", 1.25, 2025, "AWS regional average PUE CY2025, Asia Pacific (for regions without a published value; "
+         "AWS PUE/WUE table via Green-Software-Foundation/real-time-cloud metrics/2025/aws-2025-metrics.md; secondary)"),
+        ("aws", "north_america", 1.14, 2025, "AWS North America design PUE CY2025 (for regions without a published value; "
+         "AWS PUE/WUE table via Green-Software-Foundation/real-time-cloud metrics/2025/aws-2025-metrics.md; secondary)"),
+        ("azure", "americas", 1.16, 2025, "Microsoft FY2025 (Jul 2024-Jun 2025) Americas datacenter PUE (Microsoft datacenter "
+         "efficiency page via Green-Software-Foundation/real-time-cloud metrics/2025/azure-2025-metrics.md; secondary)"),
+        ("azure", "apac", 1.28, 2025, "Microsoft FY2025 (Jul 2024-Jun 2025) APAC datacenter PUE (Microsoft datacenter "
+         "efficiency page via Green-Software-Foundation/real-time-cloud metrics/2025/azure-2025-metrics.md; secondary)"),
+        ("azure", "emea", 1.16, 2025, "Microsoft FY2025 (Jul 2024-Jun 2025) EMEA datacenter PUE (Microsoft datacenter "
+         "efficiency page via Green-Software-Foundation/real-time-cloud metrics/2025/azure-2025-metrics.md; secondary)"),
+    ],
+    columns=["provider", "geography", "pue", "pue_year", "pue_source"],
+)
+
+# Country (ISO 3166-1 alpha-2) -> the geographies providers publish PUE for (facts: UN geoscheme).
+_EUROPE = {"AT", "BE", "CH", "DE", "DK", "ES", "FI", "FR", "GB", "IE", "IT", "NL", "NO", "PL", "SE"}
+_APAC = {"AU", "CN", "HK", "ID", "IN", "JP", "KR", "MY", "NZ", "SG", "TH", "TW"}
+_NORTH_AMERICA = {"CA", "MX", "US"}
+_SOUTH_AMERICA = {"BR", "CL"}
+_MIDDLE_EAST_AFRICA = {"AE", "BH", "IL", "QA", "SA", "ZA"}
+PUE_GEOGRAPHY_OF_COUNTRY = {
+    "aws": {**{c: "europe" for c in _EUROPE}, **{c: "apac" for c in _APAC}, **{c: "north_america" for c in _NORTH_AMERICA}},
+    "azure": {**{c: "emea" for c in _EUROPE | _MIDDLE_EAST_AFRICA}, **{c: "apac" for c in _APAC},
+              **{c: "americas" for c in _NORTH_AMERICA | _SOUTH_AMERICA}},
+}
+
+# Country and area names that appear as "regions" in billing exports (GCP multi-regions, AWS
+# RegionName of global services, Azure billing geographies) -> ISO country. Facts; any provider.
+GEOGRAPHY_COUNTRIES = {
+    "us": "US", "usa": "US", "united states": "US", "unitedstates": "US", "canada": "CA", "india": "IN",
+    "uk": "GB", "united kingdom": "GB", "japan": "JP", "korea": "KR", "south korea": "KR", "australia": "AU",
+    "germany": "DE", "france": "FR", "brazil": "BR", "switzerland": "CH", "norway": "NO", "sweden": "SE",
+    "uae": "AE", "united arab emirates": "AE", "southafrica": "ZA", "south africa": "ZA", "ireland": "IE",
+    "spain": "ES", "italy": "IT", "poland": "PL", "israel": "IL", "finland": "FI", "malaysia": "MY",
+    "singapore": "SG", "netherlands": "NL", "mexico": "MX", "qatar": "QA", "taiwan": "TW", "hong kong": "HK",
+    "indonesia": "ID", "chile": "CL", "new zealand": "NZ", "austria": "AT", "belgium": "BE", "denmark": "DK",
+    "saudi arabia": "SA", "thailand": "TH", "china": "CN",
+}
+GEOGRAPHY_SOURCE = "carbonledger: country and area names seen in billing exports (facts)"
+
+# Cloud Carbon Footprint's on-premise country names -> ISO country.
+CCF_COUNTRY_ISO = {
+    "Australia": "AU", "Canada": "CA", "Finland": "FI", "France": "FR", "Germany": "DE", "India": "IN",
+    "Ireland": "IE", "Israel": "IL", "Italy": "IT", "Malaysia": "MY", "Poland": "PL", "Romania": "RO",
+    "South Korea": "KR", "Spain": "ES", "Sweden": "SE", "Switzerland": "CH", "United Kingdom": "GB",
+    "United States": "US",
+}
+CCF_SOURCE = ("Cloud Carbon Footprint (cloud-carbon-footprint/cloud-carbon-footprint trunk 2024-03) {file}: {note}; "
+              "Apache-2.0; annual, generation-based (not life-cycle)")
+# GCP multi- and dual-region factors in CCF are sums of member intensities (METHOD.md section 8): never used.
+CCF_EXCLUDED_REGIONS = {("gcp", "us"), ("gcp", "europe"), ("gcp", "asia"), ("gcp", "nam4"), ("gcp", "eur4"), ("gcp", "asia1")}
 
 GOOGLE_CFE_SOURCE = "Google Cloud region-carbon-info data/yearly/2024.csv, 'Google CFE' 2024 (Apache-2.0)"
 ZONE_SOURCE_EMDC = "Electricity Maps data_centers.json (electricitymaps-contrib, commit b354f28)"
@@ -167,7 +232,73 @@ def build_regions(shared: Path) -> pd.DataFrame:
         "cfe_source": pd.Series(GOOGLE_CFE_SOURCE, index=merged.index).where(has_cfe),
     })
     _check_pue_defaults(merged[~regional])
+    out = _fill_geography_pue(out)
     return out.sort_values(["provider", "region"]).reset_index(drop=True)
+
+
+def _fill_geography_pue(regions: pd.DataFrame) -> pd.DataFrame:
+    """Regions without a regional / campus PUE take their provider's published geography PUE, if any."""
+    regions = regions.copy()
+    regions.insert(regions.columns.get_loc("pue_source") + 1, "pue_scope",
+                   pd.Series("region", index=regions.index).where(regions["pue"].notna()))
+    geography = [PUE_GEOGRAPHY_OF_COUNTRY.get(p, {}).get(c) for p, c in zip(regions["provider"], regions["country"])]
+    keyed = PUE_GEOGRAPHIES.set_index(["provider", "geography"])
+    for position, (provider, geo) in enumerate(zip(regions["provider"], geography)):
+        if geo is None or pd.notna(regions["pue"].iat[position]):
+            continue
+        row = keyed.loc[(provider, geo)]
+        regions.iloc[position, regions.columns.get_indexer(["pue", "pue_year", "pue_source", "pue_scope"])] = [
+            row["pue"], row["pue_year"], row["pue_source"], f"geography: {geo}"]
+    return regions
+
+
+def build_geographies() -> pd.DataFrame:
+    """Country and area names that billing exports put where a region belongs -> ISO country."""
+    rows = sorted(GEOGRAPHY_COUNTRIES.items())
+    return pd.DataFrame({"alias": [a for a, _ in rows], "country": [c for _, c in rows], "source": GEOGRAPHY_SOURCE})
+
+
+def build_country_factors(shared: Path) -> pd.DataFrame:
+    """One annual intensity per country: Electricity Maps 2024 where the country is one zone, else CCF's factor."""
+    zones = pd.read_csv(shared / "grid/grid_zones_2024.csv")
+    whole = zones[zones["zone_id"].str.fullmatch(r"[A-Z]{2}")]
+    em = pd.DataFrame({
+        "country": whole["zone_id"], "grid_zone": whole["zone_id"], "g_per_kwh": whole["g_co2e_per_kwh_lifecycle_2024"],
+        "data_year": 2024,
+        "signal": "lifecycle",
+        "source": whole["citation"] + "; life-cycle, country zone " + whole["zone_id"]
+        + "; ODbL-1.0; via nextflow-io/nf-co2footprint ci_yearly_2024_by_location.csv",
+    })
+    ccf = pd.read_csv(shared / "grid/annual_region_factors_ccf.csv")
+    ccf = ccf[(ccf["provider"] == "ON_PREMISE") & ccf["region"].isin(list(CCF_COUNTRY_ISO))]
+    note = ccf["source_note"].str.split("; file ").str[0]
+    file = ccf["source_note"].str.split("; file ").str[1]
+    other = pd.DataFrame({
+        "country": ccf["region"].map(CCF_COUNTRY_ISO), "grid_zone": None, "g_per_kwh": (ccf["kgco2e_per_kwh"] * 1000).round(4),
+        "data_year": 2021, "signal": "generation (carbonfootprint.com 2022 v11 country factors, 2021 data; US from eGRID2020)",
+        "source": [CCF_SOURCE.format(file=f, note=n) for f, n in zip(file, note)],
+    })
+    other = other[~other["country"].isin(em["country"])]
+    return pd.concat([em, other]).sort_values("country").reset_index(drop=True)
+
+
+def build_annual_regions(shared: Path, regions: pd.DataFrame) -> pd.DataFrame:
+    """CCF's per-region annual factors for region ids the region table lacks (area names, canary regions)."""
+    ccf = pd.read_csv(shared / "grid/annual_region_factors_ccf.csv")
+    ccf = ccf[ccf["provider"].isin(["AWS", "GCP", "AZURE"]) & (ccf["region"] != "Unknown")].copy()
+    ccf["provider"] = ccf["provider"].str.lower()
+    ccf["region"] = ccf["region"].str.lower()
+    known = set(zip(regions["provider"], regions["region"])) | CCF_EXCLUDED_REGIONS
+    ccf = ccf[[pair not in known for pair in zip(ccf["provider"], ccf["region"])]]
+    ccf = ccf.drop_duplicates(["provider", "region"])
+    note = ccf["source_note"].str.split("; file ").str[0]
+    file = ccf["source_note"].str.split("; file ").str[1]
+    year = note.str.extract(r"eGRID(\d{4})", expand=False).astype("Int64")
+    year = year.fillna(pd.Series(2021, index=ccf.index).where(note.str.contains("carbonfootprint.com")).astype("Int64"))
+    return pd.DataFrame({
+        "provider": ccf["provider"], "region": ccf["region"], "g_per_kwh": (ccf["kgco2e_per_kwh"] * 1000).round(4),
+        "data_year": year, "source": [CCF_SOURCE.format(file=f, note=n) for f, n in zip(file, note)],
+    }).sort_values(["provider", "region"]).reset_index(drop=True)
 
 
 def _check_pue_defaults(fleet_rows: pd.DataFrame) -> None:
@@ -203,7 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         hourly = build_hourly(args.shared)
         write_hourly(hourly, args.out / HOURLY_PARQUET)
-        _write_csv(build_regions(args.shared), args.out / "regions.csv")
+        regions = build_regions(args.shared)
+        _write_csv(regions, args.out / "regions.csv")
+        _write_csv(build_geographies(), args.out / "geographies.csv")
+        _write_csv(build_country_factors(args.shared), args.out / "country_factors.csv")
+        _write_csv(build_annual_regions(args.shared, regions), args.out / "annual_regions.csv")
         _write_csv(build_aliases(args.shared), args.out / "region_aliases.csv")
         _write_csv(PUE_DEFAULTS, args.out / "pue_defaults.csv")
         _write_csv(WORLD_AVERAGE, args.out / "world_average.csv")

@@ -160,12 +160,31 @@ def test_west_europe_is_the_netherlands(grid):
 
 def test_published_regional_pue_wins_over_the_provider_default(grid, regions, pue_defaults):
     published = regions.loc[("aws", "us-east-2")]
-    unpublished = regions.loc[("aws", "eu-west-2")]
+    unpublished = regions.loc[("aws", "il-central-1")]
     assert pd.notna(published["pue"]) and pd.isna(unpublished["pue"])
     out = annotate(grid, [("aws", "us-east-2", "2022-02-01T00:00Z", "2022-02-01T01:00Z"),
-                          ("aws", "eu-west-2", "2022-02-01T00:00Z", "2022-02-01T01:00Z")])
+                          ("aws", "il-central-1", "2022-02-01T00:00Z", "2022-02-01T01:00Z")])
     assert out["x_Pue"].tolist() == [published["pue"], pue_defaults.loc["aws", "pue"]]
     assert out["x_PueSource"].tolist() == [published["pue_source"], pue_defaults.loc["aws", "pue_source"]]
+
+
+@pytest.mark.parametrize("provider, region, pue, words", [
+    ("aws", "eu-west-2", 1.11, "Europe"), ("aws", "ap-northeast-2", 1.25, "Asia Pacific"),
+    ("aws", "us-gov-west-1", 1.14, "North America"), ("azure", "uksouth", 1.16, "EMEA"),
+    ("azure", "japaneast", 1.28, "APAC"), ("azure", "canadacentral", 1.16, "Americas"),
+])
+def test_region_without_its_own_pue_takes_the_providers_geography_pue(grid, regions, provider, region, pue, words):
+    row = regions.loc[(provider, region)]
+    assert row["pue_scope"].startswith("geography") and row["pue_year"] == 2025
+    out = annotate(grid, [(provider, region, "2022-02-01T00:00Z", "2022-02-01T01:00Z")]).iloc[0]
+    assert out["x_Pue"] == pue and words in out["x_PueSource"] and "2025" in out["x_PueSource"]
+
+
+def test_campus_pue_of_google_and_regional_pue_of_azure_are_kept(grid):
+    out = annotate(grid, [("gcp", "europe-west4", "2022-02-01T00:00Z", "2022-02-01T01:00Z"),
+                          ("azure", "westeurope", "2022-02-01T00:00Z", "2022-02-01T01:00Z")])
+    assert out["x_Pue"].tolist() == [1.07, 1.14]
+    assert "campus" in out["x_PueSource"].iloc[0] and "fact sheet" in out["x_PueSource"].iloc[1]
 
 
 def test_gcp_regions_carry_google_cfe_and_others_do_not(grid, regions):
