@@ -37,6 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TieOutError as exc:
         print(f"carbonledger: error: {exc}", file=sys.stderr)
         return EXIT_TIE_OUT
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _configure_logging(*, quiet: bool) -> None:
@@ -77,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", type=Path, required=True, help="output directory for report.html, extracts, projects/")
     rep.add_argument("--team", help="only this team's projects (the x_Team of the lines)")
     rep.set_defaults(handler=_report)
+
+    rec = sub.add_parser("recommend", help="greener regions and hours for each project's workloads")
+    rec.add_argument("--ledger", type=Path, required=True, help="directory holding ledger.parquet")
+    rec.add_argument("--project", help="only this project")
+    rec.add_argument("--window-hours", type=_positive_int, default=24, help="time-shift window for deferrable work (default 24)")
+    rec.add_argument("--json", action="store_true", help="a JSON list of recommendation objects")
+    rec.set_defaults(handler=_recommend)
+
+    stmt = sub.add_parser("statement", help="a project's carbon statement in Markdown, for a paper")
+    stmt.add_argument("--ledger", type=Path, required=True, help="directory holding ledger.parquet")
+    stmt.add_argument("--project", required=True)
+    stmt.add_argument("--from", dest="start", type=_date, help="first UTC day (default: the ledger's first)")
+    stmt.add_argument("--to", dest="end", type=_date, help="last UTC day, inclusive (default: the ledger's last)")
+    stmt.set_defaults(handler=_statement)
 
     hw = sub.add_parser("hardware", help="show the hardware profile of an instance type")
     hw.add_argument("instance_type")
@@ -142,6 +160,35 @@ def _report(args: argparse.Namespace) -> int:
     print(f"  report         {report.html}")
     print(f"  extracts       {args.out}/by_*.csv, by_*.parquet, {report.workbook.name}")
     print(f"  project pages  {site.index} ({len(site.pages)} project{'' if len(site.pages) == 1 else 's'})")
+    return EXIT_OK
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from carbonledger.engine import read_ledger
+    from footprint.recommend import recommend, to_records
+    from intensity import GridData
+
+    recommendations = recommend(read_ledger(args.ledger), GridData.bundled(), project=args.project,
+                                window_hours=args.window_hours)
+    if args.json:
+        print(json.dumps(to_records(recommendations), indent=2))
+        return EXIT_OK
+    if recommendations.empty:
+        print("no recommendations: no workload would emit less elsewhere or at other hours")
+        return EXIT_OK
+    for r in recommendations.itertuples(index=False):
+        where = f"{r.from_region} → {r.to_region}" if r.kind == "region" else f"{r.from_region}, {r.caveats.split(' (')[0]}"
+        cost = "cost unknown" if pd.isna(r.cost_delta) else f"{r.cost_delta:+,.2f} {r.cost_currency}"
+        print(f"{r.project:<24} {r.kind:<6} {r.instance_type:<22} {where:<48} saves {r.co2e_saving_kg:,.1f} kg "
+              f"({r.saving_fraction:.0%}), {cost}")
+    return EXIT_OK
+
+
+def _statement(args: argparse.Namespace) -> int:
+    from carbonledger.engine import read_ledger
+    from footprint.statement import carbon_statement
+
+    print(carbon_statement(read_ledger(args.ledger), args.project, start=args.start, end=args.end))
     return EXIT_OK
 
 

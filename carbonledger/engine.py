@@ -151,14 +151,9 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, page
     return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
 
 
-def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = None) -> tuple[dict[str, Any], ReportPaths, SitePaths]:
-    """``carbonledger report``: the organisation report and project pages of a written ledger.
-
-    With ``team``, only that team's lines (``x_Team``) are reported and its summary is recomputed
-    from them; quarantined rows carry no team, so a team bundle leaves them out and says so.
-    """
-    ledger_dir = Path(ledger_dir)
-    ledger_path = ledger_dir / "ledger.parquet"
+def read_ledger(ledger_dir: Path) -> pd.DataFrame:
+    """The ledger written in ``ledger_dir``, checked against the canonical schema."""
+    ledger_path = Path(ledger_dir) / "ledger.parquet"
     if not ledger_path.is_file():
         raise UsageError(f"{ledger_dir}: no ledger.parquet here (expected the output directory of "
                          "'carbonledger estimate', 'run' or 'demo')")
@@ -168,6 +163,18 @@ def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = No
     except schema.SchemaError as exc:
         raise InputFormatError(ledger_path, f"{exc} (written by another carbonledger version? "
                                             "re-run the estimate or pipeline to rebuild it)") from None
+    return ledger
+
+
+def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = None) -> tuple[dict[str, Any], ReportPaths, SitePaths]:
+    """``carbonledger report``: the organisation report and project pages of a written ledger.
+
+    With ``team``, only that team's lines (``x_Team``) are reported and its summary is recomputed
+    from them; quarantined rows carry no team, so a team bundle leaves them out and says so.
+    """
+    ledger_dir = Path(ledger_dir)
+    ledger_path = ledger_dir / "ledger.parquet"
+    ledger = read_ledger(ledger_dir)
     quarantine_path = ledger_dir / "quarantine.parquet"
     quarantine = pd.read_parquet(quarantine_path) if quarantine_path.is_file() else schema.empty(schema.QUARANTINE_COLUMNS)
     title = "carbonledger emissions report"
