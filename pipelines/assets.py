@@ -18,6 +18,7 @@ from carbonledger.engine import Accounted
 from carbonledger.errors import ConfigError
 from connectors import ReadResult
 from pipelines.resources import CarbonLedgerConfig
+from reports.markdown import headline_markdown
 
 TIE_OUT_CHECK = "ties_out"
 RAW_PREFIX = "raw_billing__"
@@ -86,7 +87,11 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
         config = carbonledger.create()
         out = engine.write_outputs(core_carbon__ledger, config.out_dir / "daily" / context.partition_key,
                                    title=f"carbonledger emissions report, {context.partition_key}")
-        return dg.MaterializeResult(metadata={"out_dir": str(out.out_dir), "ledger": str(out.ledger)})
+        return dg.MaterializeResult(metadata={
+            "preview": dg.MetadataValue.md(headline_markdown(core_carbon__ledger.summary, title=f"Day {context.partition_key}")),
+            "out_dir": dg.MetadataValue.path(str(out.out_dir)), "ledger": dg.MetadataValue.path(str(out.ledger)),
+            "report": dg.MetadataValue.path(str(out.report.html)),
+        })
 
     @dg.asset(deps=[out_carbon__daily_report], group_name="reports")
     def out_carbon__period_report(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.MaterializeResult:
@@ -98,7 +103,10 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
         out = engine.write_outputs(period, config.out_dir, pages=True, title="carbonledger emissions report")
         s = period.summary
         return dg.MaterializeResult(metadata={
-            "out_dir": str(out.out_dir), "period_start": s["period_start"], "period_end": s["period_end"],
+            "preview": dg.MetadataValue.md(headline_markdown(s, title=f"{s['period_start']} to {s['period_end']}")),
+            "out_dir": dg.MetadataValue.path(str(out.out_dir)), "report": dg.MetadataValue.path(str(out.report.html)),
+            "project_pages": dg.MetadataValue.path(str(out.site.index)),
+            "period_start": s["period_start"], "period_end": s["period_end"],
             "co2e_kg": s["co2e_kg"], "energy_kwh": s["energy_kwh"],
         })
 

@@ -44,6 +44,9 @@ def test_one_partition_materialises_in_process_and_ties_out(tmp_path):
     assert summary["rows_in"] == summary["rows_ledger"] + summary["rows_quarantined"]
     starts = ledger["ChargePeriodStart"]
     assert (starts >= pd.Timestamp("2026-11-03", tz="UTC")).all() and (starts < pd.Timestamp("2026-11-04", tz="UTC")).all()
+    [report] = [m for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == "out_carbon__daily_report"]
+    preview = report.materialization.metadata["preview"].value
+    assert preview.startswith("### Day 2026-11-03") and f"{summary['rows_in']:,} rows in" in preview and "ties out" in preview
     # the demo data is 2026: intensity comes from the matching hour of 2022, flagged as a proxy
     modelled = ledger[ledger["x_EstimateBasis"] == "modelled"]
     assert set(modelled["x_IntensityBasis"]) <= {"hourly_proxy_year", "annual_zone"}
