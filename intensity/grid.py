@@ -14,7 +14,9 @@ Intensity is location-based and life-cycle (Electricity Maps). For each line, in
 * ``world_average``: when the region (or provider) is unknown or null.
 
 Hourly data comes from the bundled 2022 table and, when :meth:`GridData.with_data_portal` is used,
-from a user's Electricity Maps data-portal files, whose zone-years win over the bundled ones.
+from a user's Electricity Maps data-portal files, whose zone-years win over the bundled ones; with
+:meth:`GridData.with_live`, live API values win for the lines whose every hour they cover
+(:mod:`intensity.live`), and a failed live source is named in the source of its zone's lines.
 
 Region strings are resolved once per unique (provider, region) pair; everything per line is numpy.
 What does not belong here: reading billing files, energy or emissions (``connectors``, ``footprint``).
@@ -33,6 +35,7 @@ import pandas as pd
 from carbonledger.errors import UsageError
 from intensity import data_portal
 from intensity.hourly import NS_PER_HOUR, HourlyIntensity
+from intensity.live import DenseHours, LiveZone
 from intensity.regions import (
     BASIS_ANNUAL_COUNTRY,
     BASIS_ANNUAL_REGION,
@@ -72,10 +75,12 @@ class IntensityValue:
 class GridData:
     """Hourly intensity and region facts, ready to annotate billing lines."""
 
-    def __init__(self, tables: list[HourlyIntensity], regions: RegionTable):
-        """``tables``: hourly tables, earlier ones winning for a zone in several."""
+    def __init__(self, tables: list[HourlyIntensity], regions: RegionTable, live: tuple[LiveZone, ...] = ()):
+        """``tables``: hourly tables, earlier ones winning for a zone in several; ``live``: see :meth:`with_live`."""
         self._tables = tables
         self._regions = regions
+        self._live = live
+        self._live_hours = {z.zone: DenseHours.from_series(z.g_per_kwh) for z in live if z.problem is None}
         self._zone_at: dict[str, tuple[int, int]] = {}
         for t, table in reversed(list(enumerate(tables))):
             self._zone_at.update({zone: (t, column) for column, zone in enumerate(table.zones)})
@@ -104,7 +109,12 @@ class GridData:
                     frame = pd.concat([frame, existing.to_frame(zone)])
                     sources = {**sources, year: known.sources[position]}
             tables.append(HourlyIntensity.from_frame(frame.sort_index(), sources, f"data-portal zone {zone}"))
-        return GridData([*tables, *self._tables], self._regions)
+        return GridData([*tables, *self._tables], self._regions, self._live)
+
+    def with_live(self, zones: list[LiveZone]) -> "GridData":
+        """This data plus live hourly values per zone (see :mod:`intensity.live`; later zones replace earlier)."""
+        by_zone = {z.zone: z for z in (*self._live, *zones)}
+        return GridData(self._tables, self._regions, tuple(by_zone.values()))
 
     @property
     def hourly_zones(self) -> tuple[str, ...]:
@@ -139,10 +149,11 @@ class GridData:
         basis = basis_of_pair[pair_codes]
         intensity = facts["annual_g_per_kwh"].to_numpy(np.float64)[pair_codes]
         year = facts["annual_year"].array.take(pair_codes)
-        # sources: one label per (table, year), then one per pair (its annual factor)
+        # sources: one label per (table, year), one per live zone, then one per pair (its annual factor)
         hourly_labels = [label for t in self._tables for label in t.sources]
+        live_labels = [z.source for z in self._live]
         table_offsets = np.cumsum([0, *(len(t.sources) for t in self._tables)])
-        source_codes = len(hourly_labels) + pair_codes
+        source_codes = len(hourly_labels) + len(live_labels) + pair_codes
         for t, hourly in enumerate(self._tables):
             lines = table == t
             if not lines.any():
@@ -153,12 +164,29 @@ class GridData:
             basis[lines] = np.where(means.is_proxy, _PROXY, _HOURLY)
             source_codes[lines] = table_offsets[t] + means.year_index
 
+        zone_of_pair = facts["grid_zone"].astype("string")
+        failed = []
+        for position, live in enumerate(self._live):
+            lines = zone_of_pair.eq(live.zone).fillna(False).to_numpy(dtype=bool)[pair_codes] & has_start
+            if live.problem is not None:
+                failed.append((lines, f"; live {live.source} failed: {live.problem}; bundled data used"))
+                continue
+            means, covered = self._live_hours[live.zone].window_means(start_ns[lines], end_ns[lines])
+            hit = np.flatnonzero(lines)[covered]
+            intensity[hit] = means[covered]
+            year[hit] = start_ns[hit].astype("datetime64[ns]").astype("datetime64[Y]").astype(np.int64) + 1970
+            basis[hit] = _HOURLY
+            source_codes[hit] = len(hourly_labels) + position
+
+        source = _strings([*hourly_labels, *live_labels, *facts["annual_source"]], source_codes)
+        for lines, suffix in failed:
+            source[lines] = source[lines] + suffix
         columns = {
             "x_GridZone": _strings(facts["grid_zone"], pair_codes),
             "x_CarbonIntensity": intensity,
             "x_IntensityBasis": _strings(BASES, basis),
             "x_IntensityYear": pd.array(year, dtype="Int64"),
-            "x_IntensitySource": _strings([*hourly_labels, *facts["annual_source"]], source_codes),
+            "x_IntensitySource": source,
             "x_Pue": facts["pue"].to_numpy(np.float64)[pair_codes],
             "x_PueSource": _strings(facts["pue_source"], pair_codes),
             "x_CfeFraction": facts["cfe_fraction"].to_numpy(np.float64)[pair_codes],
