@@ -31,6 +31,7 @@ from connectors import ReadResult, read_billing
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
+from footprint.recommend import recommend
 from intensity import GridData
 from reports import ReportPaths, SitePaths, write_project_pages, write_report
 
@@ -139,14 +140,20 @@ def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) ->
 
 def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, pages: bool = False,
                   title: str | None = None) -> Outputs:
-    """Write the ledger, quarantine, summary, (optionally) the report and the project pages, each atomically."""
+    """Write the ledger, quarantine, summary, (optionally) the report and, with ``pages``, the project pages and
+    ``recommendations.csv`` (also summarised in the report), each atomically."""
     out_dir = Path(out_dir)
     ledger_path = io.write_parquet(out_dir / "ledger.parquet", result.ledger)
     quarantine_path = io.write_parquet(out_dir / "quarantine.parquet", result.quarantine)
     summary_path = io.write_json(out_dir / "summary.json", result.summary)
     paths = None
+    recommendations = None
+    if pages:   # the period / estimate report: recommendations beside the project pages
+        recommendations = recommend(result.ledger, GridData.bundled())
+        io.write_csv(out_dir / "recommendations.csv", recommendations)
     if report:
-        paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report")
+        paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report",
+                             recommendations=recommendations)
     site = write_project_pages(result.ledger, out_dir) if pages else None
     return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
 
@@ -192,7 +199,10 @@ def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = No
         in_ledger, quarantined = ControlTotals.of(ledger), ControlTotals.of(quarantine)
         summary = _summary(ledger, quarantine, TieOut.of(in_ledger + quarantined, in_ledger, quarantined))
     out_dir = Path(out_dir)
-    return summary, write_report(ledger, summary, out_dir, title=title), write_project_pages(ledger, out_dir, team=team)
+    recommendations = recommend(ledger, GridData.bundled())
+    io.write_csv(out_dir / "recommendations.csv", recommendations)
+    report = write_report(ledger, summary, out_dir, title=title, recommendations=recommendations)
+    return summary, report, write_project_pages(ledger, out_dir, team=team)
 
 
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *, report: bool = True) -> tuple[Accounted, Outputs]:

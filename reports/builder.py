@@ -71,7 +71,8 @@ class ReportPaths:
 
 
 def write_report(
-    ledger: pd.DataFrame, summary: Mapping[str, Any], out_dir: Path, *, title: str = "carbonledger emissions report"
+    ledger: pd.DataFrame, summary: Mapping[str, Any], out_dir: Path, *, title: str = "carbonledger emissions report",
+    recommendations: pd.DataFrame | None = None,
 ) -> ReportPaths:
     """Write ``out_dir/report.html`` and, for every breakdown, ``<table>.csv`` and ``<table>.parquet``,
     plus ``breakdowns.xlsx`` (a sheet per breakdown), each atomically."""
@@ -81,7 +82,8 @@ def write_report(
     csvs = {name: io.write_csv(out_dir / f"{name}.csv", table) for name, table in tables.items()}
     parquets = {name: io.write_parquet(out_dir / f"{name}.parquet", table) for name, table in tables.items()}
     workbook = io.write_atomic(out_dir / "breakdowns.xlsx", lambda tmp: _write_workbook(tmp, tables))
-    html = io.write_text(out_dir / "report.html", render_html(ledger, summary, tables, title=title))
+    html = io.write_text(out_dir / "report.html",
+                         render_html(ledger, summary, tables, title=title, recommendations=recommendations))
     return ReportPaths(html=html, csvs=csvs, parquets=parquets, workbook=workbook)
 
 
@@ -91,12 +93,15 @@ def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
             table.to_excel(writer, sheet_name=name[:31], index=False)
 
 
-def render_html(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str) -> str:
+def render_html(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str,
+                recommendations: pd.DataFrame | None = None) -> str:
     """The report as one HTML string."""
-    return environment().get_template("report.html.j2").render(**build_context(ledger, summary, tables, title=title))
+    context = build_context(ledger, summary, tables, title=title, recommendations=recommendations)
+    return environment().get_template("report.html.j2").render(**context)
 
 
-def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str) -> dict[str, Any]:
+def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str,
+                  recommendations: pd.DataFrame | None = None) -> dict[str, Any]:
     """Everything the template shows, computed from the ledger's breakdown tables and the run summary."""
     return {
         "title": title,
@@ -106,6 +111,8 @@ def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapp
         "daily": daily_section(tables["by_day"]),
         "sections": [
             _section("By project", "by_project", tables, ["project"], [_text("Project", "project")]),
+            _section("By team", "by_team", tables, ["team"], [_text("Team", "team")]),
+            _section("By account", "by_account", tables, ["account"], [_text("Account", "account")]),
             _section(
                 "By region", "by_region", tables, ["provider", "region", "grid_zone"],
                 [_text("Provider", "provider"), _text("Region", "region"), _text("Grid zone", "grid_zone"),
@@ -113,8 +120,12 @@ def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapp
                  _num("PUE", lambda r: units.number(r["pue"], 2))],
             ),
             _section("By provider", "by_provider", tables, ["provider"], [_text("Provider", "provider")]),
+            _section("By service", "by_service", tables, ["provider", "service"],
+                     [_text("Provider", "provider"), _text("Service", "service")]),
             _section("By GPU model", "by_gpu_model", tables, ["gpu_model"], [_text("GPU model", "gpu_model")]),
         ],
+        "kpis": _kpis(ledger),
+        "recommendations": _recommendations(recommendations),
         "unmapped": _unmapped(summary),
         "methodology": _methodology(ledger, tables["by_basis"]),
         "attribution": ELECTRICITY_MAPS_ATTRIBUTION,
@@ -235,6 +246,36 @@ def _cost_lines(summary: Mapping[str, Any], by_provider: pd.DataFrame) -> list[d
                  "quarantined": summary.get("cost_quarantined")}]
     ledger_cost = by_provider.groupby("currency", sort=True)["cost"].sum()
     return [{"currency": cur, "in": None, "ledger": float(cost), "quarantined": None} for cur, cost in ledger_cost.items()]
+
+
+def _kpis(ledger: pd.DataFrame) -> list[dict[str, str]]:
+    """Intensity KPIs: location-based kg CO2e per GPU-hour and per 1,000 of each billing currency."""
+    co2e = ledger["x_Co2eKg"].astype("float64")
+    gpu_hours = float((ledger["x_UsageHours"].fillna(0) * ledger["x_GpuCount"].fillna(0)).sum())
+    gpu_lines = ledger["x_GpuCount"].fillna(0) > 0
+    kpis = [{"label": "kg CO2e per GPU-hour",
+             "value": units.number(float(co2e[gpu_lines].sum()) / gpu_hours, 3) if gpu_hours else "–",
+             "detail": f"GPU instances only, over {units.number(gpu_hours)} GPU-hours"}]
+    for currency, cost in ledger.groupby(ledger["BillingCurrency"].astype("string"), sort=True)["BilledCost"].sum().items():
+        in_currency = co2e[ledger["BillingCurrency"] == currency].sum()
+        kpis.append({"label": f"kg CO2e per 1,000 {currency}",
+                     "value": units.number(1000 * float(in_currency) / float(cost), 2) if cost > 0 else "–",
+                     "detail": f"all lines billed in {currency}, net of credits"})
+    return kpis
+
+
+def _recommendations(recommendations: pd.DataFrame | None) -> dict[str, Any] | None:
+    """The largest savings (``footprint.recommend`` rows), formatted; None when none were computed."""
+    if recommendations is None:
+        return None
+    top = recommendations.head(TABLE_ROWS // 2)
+    return {"total": len(recommendations), "rows": [
+        {"project": r.project, "kind": r.kind, "instance_type": r.instance_type,
+         "move": f"{r.from_region} → {r.to_region}" if r.kind == "region" else r.caveats.split(" (")[0],
+         "saving": f"{units.mass(r.co2e_saving_kg)} ({units.percent(r.saving_fraction, 0)})",
+         "cost": "unknown" if pd.isna(r.cost_delta) else units.money(r.cost_delta, r.cost_currency),
+         "caveats": r.caveats}
+        for r in top.itertuples(index=False)]}
 
 
 def _unmapped(summary: Mapping[str, Any]) -> dict[str, Any]:

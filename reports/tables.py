@@ -29,6 +29,9 @@ MEASURES: dict[str, str] = {
 KEYS: dict[str, dict[str, str]] = {
     "by_day": {"date": "ChargePeriodStart"},
     "by_project": {"project": "x_Project"},
+    "by_team": {"team": "x_Team"},
+    "by_account": {"account": "SubAccountId"},
+    "by_service": {"provider": "ProviderName", "service": "ServiceName"},
     "by_region": {"provider": "ProviderName", "region": "RegionId", "grid_zone": "x_GridZone"},
     "by_provider": {"provider": "ProviderName"},
     "by_gpu_model": {"gpu_model": "x_GpuModel"},

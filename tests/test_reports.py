@@ -92,7 +92,8 @@ def summary_of(ledger: pd.DataFrame) -> dict:
     }
 
 
-EXPECTED_TABLES = {"by_day", "by_project", "by_region", "by_provider", "by_gpu_model", "by_basis"}
+EXPECTED_TABLES = {"by_day", "by_project", "by_team", "by_account", "by_service", "by_region", "by_provider",
+                   "by_gpu_model", "by_basis"}
 
 
 def test_breakdowns_sum_to_ledger_totals(ledger):

@@ -105,3 +105,21 @@ def test_report_and_project_pages_render_in_chromium_without_errors(ledger, tmp_
         page.screenshot(path=str(tmp_path / "project.png"), full_page=True)
         browser.close()
     assert problems == []
+
+
+def test_report_shows_intensity_kpis_and_top_recommendations(ledger, tmp_path):
+    from footprint.recommend import COLUMNS
+    from reports import write_report
+    from test_reports import summary_of
+
+    recs = pd.DataFrame([{"kind": "region", "project": "llm-train", "provider": "aws", "instance_type": "p4d.24xlarge",
+                          "from_region": "us-east-1", "to_region": "eu-north-1", "usage_hours": 2.0,
+                          "co2e_kg_current": 10.0, "co2e_kg_moved": 1.0, "co2e_saving_kg": 9.0, "saving_fraction": 0.9,
+                          "cost_delta": 12.5, "cost_currency": "USD", "cost_basis": "list", "window_hours": None,
+                          "intensity_basis": "hourly", "caveats": "egress not included"}], columns=list(COLUMNS))
+    html = write_report(ledger, summary_of(ledger), tmp_path, recommendations=recs).html.read_text()
+    gpu = ledger["x_GpuCount"] > 0
+    per_gpu_hour = ledger.loc[gpu, "x_Co2eKg"].sum() / (ledger["x_UsageHours"] * ledger["x_GpuCount"]).sum()
+    assert f"{per_gpu_hour:,.3f}" in html and "kg CO2e per 1,000 EUR" in html
+    assert "us-east-1 → eu-north-1" in html and "9.00 kg (90 %)" in html and "12.50 USD" in html
+    assert "Top recommendations" not in write_report(ledger, summary_of(ledger), tmp_path / "plain").html.read_text()
