@@ -15,8 +15,8 @@ local CSV files that ``read_billing`` reads as format ``azure``:
 
 Credentials come from ``DefaultAzureCredential`` unless one is given. ``base_url`` (ARM) and
 ``blob_endpoint`` point the calls elsewhere, for tests; bearer tokens go over plain HTTP only to a
-loopback address. Throttled calls (429) are retried, honouring ``Retry-After``, at most
-``max_retries`` times. Failures raise :class:`AzureRemoteError` naming the scope and what to do;
+loopback address. Throttled calls (429) are retried, honouring ``Retry-After`` (capped at
+``max_wait_s``), at most ``max_retries`` times. Failures raise :class:`AzureRemoteError` naming the scope and what to do;
 no message carries a token or a SAS signature (URLs are shown without their query), and SAS
 signatures are masked in the HTTP stack's DEBUG logs.
 
@@ -42,6 +42,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy
 from azure.core.rest import HttpRequest
+from azure.identity import DefaultAzureCredential
 from azure.mgmt.costmanagement import CostManagementClient
 
 from carbonledger.errors import EXIT_INPUT, CarbonLedgerError
@@ -74,25 +75,38 @@ class Connection:
     credential: TokenCredential | None = None
     base_url: str | None = None
     max_retries: int = 5
+    max_wait_s: float = 120.0
     poll_interval_s: float = 30.0
     timeout_s: float = 3600.0
 
     def token_credential(self) -> TokenCredential:
-        if self.credential is not None:
-            return self.credential
-        from azure.identity import DefaultAzureCredential
+        return self.credential if self.credential is not None else DefaultAzureCredential()
 
-        return DefaultAzureCredential()
+    def retry_policy(self) -> RetryPolicy:
+        """Retries 429 and 5xx at most ``max_retries`` times, waiting ``Retry-After`` up to ``max_wait_s``."""
+        return _BoundedRetryPolicy(max_wait_s=self.max_wait_s, retry_total=self.max_retries)
 
     def client(self) -> CostManagementClient:
         return CostManagementClient(
-            self.token_credential(), base_url=self.base_url, retry_total=self.max_retries,
+            self.token_credential(), base_url=self.base_url, retry_policy=self.retry_policy(),
             polling_interval=self.poll_interval_s,
         )
 
     def call_options(self) -> dict[str, Any]:
         """Per-call options: bearer tokens over plain HTTP only to a loopback test endpoint."""
         return {"enforce_https": not is_loopback(self.base_url)}
+
+
+class _BoundedRetryPolicy(RetryPolicy):
+    """azure-core's retry policy with the server's ``Retry-After`` wait capped."""
+
+    def __init__(self, *, max_wait_s: float, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._max_wait_s = max_wait_s
+
+    def get_retry_after(self, response: Any) -> float | None:
+        wait = super().get_retry_after(response)
+        return None if wait is None else min(wait, self._max_wait_s)
 
 
 def is_loopback(url: str | None) -> bool:
@@ -265,7 +279,7 @@ class _Downloader:
     def __init__(self, connection: Connection, *, bearer: bool, endpoint: str = ""):
         _redact_url_logs()
         policies: list[Any] = [HeadersPolicy({"x-ms-version": STORAGE_API_VERSION})]
-        policies.append(RetryPolicy(retry_total=connection.max_retries))
+        policies.append(connection.retry_policy())
         if bearer:
             policies.append(BearerTokenCredentialPolicy(connection.token_credential(), STORAGE_SCOPE))
         self._client = PipelineClient(base_url=endpoint, policies=policies)

@@ -417,12 +417,14 @@ def test_cost_details_http_errors_are_clear(fake_azure, tmp_path, status, words)
     assert TOKEN not in str(error.value)
 
 
-def test_throttling_is_retried_a_bounded_number_of_times(fake_azure, tmp_path):
-    fake_azure.add("POST", REPORT_PATH, (429, {"Retry-After": "0"}, {"error": {"code": "429"}}))
+def test_throttling_is_retried_a_bounded_number_of_times_and_waits(fake_azure, tmp_path):
+    fake_azure.add("POST", REPORT_PATH, (429, {"Retry-After": "3600"}, {"error": {"code": "429"}}))
+    began = time.monotonic()
     with pytest.raises(AzureRemoteError, match="HTTP 429: still throttled"):
         fetch_cost_details(SCOPE, date(2026, 11, 1), date(2026, 11, 30), tmp_path,
-                           connection=connection(fake_azure, max_retries=2))
+                           connection=connection(fake_azure, max_retries=2, max_wait_s=0.2))
     assert len(fake_azure.requests) == 3
+    assert 0.4 <= time.monotonic() - began < 30  # two waits of Retry-After, capped at 0.2 s
 
 
 def test_blob_download_errors_hide_the_sas_signature(fake_azure, tmp_path):
