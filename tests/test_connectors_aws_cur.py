@@ -7,18 +7,18 @@ import gzip
 import json
 import shutil
 from collections import Counter
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import assert_ties_out, decimal_total, raw_rows
 
-from carbonledger.controls import EXACT, ControlTotals, TieOut
 from carbonledger.errors import InputFormatError
 from connectors import read_billing
-from connectors.aws_cur import CHARGE_CATEGORY_BY_LINE_ITEM_TYPE, athena_name
+from connectors.aws_common import CHARGE_CATEGORY_BY_LINE_ITEM_TYPE, athena_name
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "billing"
 KOKU_2000 = FIXTURES / "aws_cur_legacy_koku-local-1_first2000rows.csv"
@@ -26,21 +26,6 @@ KOKU_201 = FIXTURES / "aws_cur_legacy_2023-06-01_koku.csv"
 MANIFEST = FIXTURES / "aws_cur_legacy_Manifest_koku-local.json"
 LOCATIONS = {"US East (N. Virginia)": "us-east-1", "US West (N. California)": "us-west-1",
              "US West (Oregon)": "us-west-2"}
-
-
-def raw_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def decimal_total(values) -> Decimal:
-    with localcontext(EXACT):
-        return sum((Decimal(v) for v in values), Decimal(0))
-
-
-def assert_ties_out(result) -> None:
-    tie = TieOut.of(result.inputs, ControlTotals.of(result.billing), ControlTotals.of(result.quarantine))
-    assert tie.problems() == []
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +142,9 @@ CUR_HEADER = ["identity/LineItemId", "bill/PayerAccountId", "bill/BillingPeriodS
               "lineItem/ResourceId", "lineItem/UsageAmount", "lineItem/CurrencyCode", "lineItem/UnblendedCost",
               "lineItem/LineItemDescription", "product/ProductName", "product/instanceType", "product/regionCode",
               "product/location", "pricing/unit", "reservation/EffectiveCost", "savingsPlan/SavingsPlanEffectiveCost",
-              "resourceTags/user:Project", "resourceTags/user:team", "resourceTags/user:workload-class"]
+              "resourceTags/user:Project", "resourceTags/user:team", "resourceTags/user:workload-class",
+              "reservation/ReservationARN", "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod",
+              "reservation/UnusedRecurringFee", "savingsPlan/TotalCommitmentToDate", "savingsPlan/UsedCommitment"]
 
 
 def cur_row(**values: str) -> list[str]:
@@ -209,10 +196,100 @@ def test_region_fallbacks_instance_types_and_tags(tmp_path):
     assert b.loc[1, "BillingAccountId"] == "111" and b.loc[1, "ServiceName"] == "AmazonEC2"
 
 
-@pytest.mark.parametrize("line_item_type, category", sorted(CHARGE_CATEGORY_BY_LINE_ITEM_TYPE.items()))
-def test_line_item_type_mapping(tmp_path, line_item_type, category):
-    path = write_cur(tmp_path / "cur.csv", [cur_row(lineItem__LineItemType=line_item_type)])
-    assert read_billing([path]).billing["ChargeCategory"].tolist() == [category]
+#: Line item type → (ChargeCategory, EffectiveCost) for a line with UnblendedCost 1.5 and the
+#: amortisation columns of AMORTISATION (AWS's amortised cost; FORMATS.md §1.2).
+LINE_ITEM_TYPES = {
+    "Usage": ("Usage", 1.5), "DiscountedUsage": ("Usage", 0.7), "SavingsPlanCoveredUsage": ("Usage", 0.9),
+    "Tax": ("Tax", 1.5), "Credit": ("Credit", 1.5), "Refund": ("Credit", 1.5),
+    "Fee": ("Purchase", 1.5),                                    # no reservation ARN: e.g. a support fee
+    "RIFee": ("Purchase", 0.3),                                  # unused upfront 0.2 + unused recurring 0.1
+    "SavingsPlanUpfrontFee": ("Purchase", 0.0),                  # spread over the covered usage
+    "SavingsPlanRecurringFee": ("Purchase", 0.75),               # commitment 2 - used 1.25
+    "SavingsPlanNegation": ("Adjustment", 0.0),
+    "BundledDiscount": ("Adjustment", 1.5), "EdpDiscount": ("Adjustment", 1.5),
+    "PrivateRateDiscount": ("Adjustment", 1.5), "SppDiscount": ("Adjustment", 1.5),
+    "RiVolumeDiscount": ("Adjustment", 1.5), "Discount": ("Adjustment", 1.5),
+}
+AMORTISATION = {"reservation__EffectiveCost": "0.7", "reservation__UnusedAmortizedUpfrontFeeForBillingPeriod": "0.2",
+                "reservation__UnusedRecurringFee": "0.1", "savingsPlan__SavingsPlanEffectiveCost": "0.9",
+                "savingsPlan__TotalCommitmentToDate": "2", "savingsPlan__UsedCommitment": "1.25"}
+
+
+def test_every_line_item_type_is_mapped():
+    assert set(LINE_ITEM_TYPES) == set(CHARGE_CATEGORY_BY_LINE_ITEM_TYPE)
+
+
+@pytest.mark.parametrize("line_item_type", sorted(LINE_ITEM_TYPES))
+def test_line_item_type_category_effective_cost_and_hours(tmp_path, line_item_type):
+    row = cur_row(lineItem__LineItemType=line_item_type, lineItem__UsageType="BoxUsage:m5.large", **AMORTISATION)
+    result = read_billing([write_cur(tmp_path / "cur.csv", [row])])
+    assert result.quarantine.empty
+    line = result.billing.iloc[0]
+    assert (line["ChargeCategory"], line["EffectiveCost"]) == LINE_ITEM_TYPES[line_item_type]
+    assert line["BilledCost"] == 1.5
+    # Instance-hours only on usage lines: negations, fees and credits would count the hour twice.
+    if line["ChargeCategory"] == "Usage":
+        assert line["x_UsageHours"] == 1.0
+    else:
+        assert pd.isna(line["x_UsageHours"])
+
+
+def test_reservation_upfront_fee_is_amortised_away(tmp_path):
+    rows = [cur_row(lineItem__LineItemType="Fee", lineItem__UnblendedCost="500",
+                    reservation__ReservationARN="arn:aws:ec2:us-east-1:111:reserved-instances/abc"),
+            cur_row(lineItem__LineItemType="RIFee", lineItem__UnblendedCost="30",
+                    reservation__UnusedAmortizedUpfrontFeeForBillingPeriod="0.1",
+                    reservation__UnusedRecurringFee="0.2"),                        # 0.1 + 0.2, not 0.30000000000000004
+            cur_row(lineItem__LineItemType="DiscountedUsage", lineItem__UnblendedCost="0")]   # no effective cost given
+    b = read_billing([write_cur(tmp_path / "cur.csv", rows)]).billing
+    assert b["EffectiveCost"].tolist()[:2] == [0.0, 0.3]
+    assert pd.isna(b["EffectiveCost"].iloc[2]) and b["BilledCost"].tolist() == [500.0, 30.0, 0.0]
+
+
+@pytest.mark.parametrize("usage_type, unit, hours", [
+    ("BoxUsage:m5.large", "Hrs", 1.0), ("USE2-SpotUsage:g5.xlarge", "Hrs", 1.0),
+    ("EUC1-DedicatedUsage:p4d.24xlarge", "Hrs", 1.0), ("HostUsage:mac1.metal", "Hrs", 1.0),
+    ("BoxUsage:m5.large", "GB", None), ("EBS:VolumeUsage.gp3", "Hrs", None),
+    ("USE1-HeavyUsage:m5.large", "Hrs", None), ("DataTransfer-Out-Bytes", "GB", None),
+])
+def test_hours_only_for_instance_hour_usage(tmp_path, usage_type, unit, hours):
+    row = cur_row(lineItem__UsageType=usage_type, pricing__unit=unit)
+    got = read_billing([write_cur(tmp_path / "cur.csv", [row])]).billing["x_UsageHours"].iloc[0]
+    assert got == hours if hours is not None else pd.isna(got)
+
+
+def test_gzip_csv_reads_like_the_csv(tmp_path):
+    rows = [cur_row(lineItem__UsageType="USE2-BoxUsage:p4d.24xlarge", **{"resourceTags__user:Project": "llm"}),
+            cur_row(lineItem__LineItemType="Tax", lineItem__UnblendedCost="0.12"),
+            cur_row(lineItem__LineItemType="Bogus")]
+    plain = write_cur(tmp_path / "cur.csv", rows)
+    packed = tmp_path / "cur-00001.csv.gz"
+    with open(plain, "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    from_csv, from_gz = read_billing([plain]), read_billing([packed])
+    assert from_gz.inputs == from_csv.inputs and from_gz.inputs.cost("USD") == Decimal("3.12")
+    for name in ("RegionId", "x_InstanceType", "x_UsageHours", "BilledCost", "Tags", "x_Project"):
+        pd.testing.assert_series_equal(from_gz.billing[name], from_csv.billing[name])
+    assert from_gz.quarantine["x_Reason"].str.startswith("lineItem/LineItemType: 'Bogus'").tolist() == [True]
+    assert_ties_out(from_gz)
+
+
+def test_athena_parquet_line_item_types_and_messages(tmp_path):
+    rows = [cur_row(lineItem__LineItemType=t, lineItem__UsageType="BoxUsage:m5.large", **AMORTISATION)
+            for t in ("DiscountedUsage", "SavingsPlanRecurringFee", "RIFee", "SavingsPlanNegation", "Bogus")]
+    frame = pd.DataFrame(rows, columns=[athena_name(c) for c in CUR_HEADER])
+    frame = frame.loc[:, [not c.startswith("resource_tags") for c in frame.columns]]       # tags: another test
+    frame["line_item_unblended_cost"] = frame["line_item_unblended_cost"].astype(float)
+    frame["line_item_usage_start_date"] = pd.to_datetime(frame["line_item_usage_start_date"])
+    path = tmp_path / "athena.snappy.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    result = read_billing([path], "aws-cur")
+    assert result.billing["EffectiveCost"].tolist() == [0.7, 0.75, 0.3, 0.0]
+    assert result.billing["ChargeCategory"].tolist() == ["Usage", "Purchase", "Purchase", "Adjustment"]
+    assert result.billing["x_UsageHours"].fillna(-1).tolist() == [1.0, -1, -1, -1]
+    # Messages name the column as the file spells it.
+    assert result.quarantine["x_Reason"].iloc[0].startswith("line_item_line_item_type: 'Bogus' is not a known")
+    assert_ties_out(result)
 
 
 def test_bad_cur_rows_are_quarantined(tmp_path):
@@ -232,7 +309,8 @@ def test_bad_cur_rows_are_quarantined(tmp_path):
     assert q[3] == ("lineItem/UsageStartDate: '2023-11-31 00:00:00' is not a timestamp "
                     "(expected ISO 8601 / 'YYYY-MM-DD HH:MM:SS')")
     assert q[4] == "lineItem/UnblendedCost: '1.2.3' is not a number"
-    assert q[6] == "row has 26 fields but the header has 25 (expected one field per header column)"
+    assert q[6] == (f"row has {len(CUR_HEADER) + 1} fields but the header has {len(CUR_HEADER)} "
+                    "(expected one field per header column)")
     assert result.inputs.cost("USD") == Decimal("1.5") * 4
     assert_ties_out(result)
 
