@@ -3,8 +3,11 @@
 ``GridData.bundled()`` loads the data shipped in ``intensity/data`` (Electricity Maps 2022 hourly
 life-cycle intensity, ODbL; region table with 2024 annual intensity, PUE and Google CFE; aliases;
 defaults) and annotates billing lines with grid zone, intensity, PUE and their provenance.
-Signal: life-cycle, location-based averages. What does not belong here: energy and emissions
-arithmetic (``footprint``) and reading billing exports (``connectors``).
+Signal: life-cycle, location-based averages. Beside it: ``data_portal`` (user's Electricity Maps
+CSVs), ``live`` (live API values with fallback), ``settings`` (the config's ``grid:`` section),
+``market`` (market-based Scope 2 factors), ``signals`` (profiles, forecast), ``checks`` (quality
+checks of an hourly table). What does not belong here: energy and emissions arithmetic
+(``footprint``), reading billing exports and HTTP (``connectors``).
 """
 
 from intensity.grid import (

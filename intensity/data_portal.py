@@ -17,14 +17,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from carbonledger.errors import EXIT_INPUT, CarbonLedgerError
+
 LICENCE = "ODbL-1.0; attribution: Electricity Maps"
 _DATETIME = "datetime (utc)"
 _ZONE = "zone id"
 _LIFECYCLE = "carbon intensity gco2eq/kwh (life cycle)"
 
 
-class DataPortalError(ValueError):
+class DataPortalError(CarbonLedgerError, ValueError):
     """A data-portal file that cannot be used as it is (the message names the file)."""
+
+    exit_code = EXIT_INPUT
 
 
 def _normalise_header(name: str) -> str:

@@ -127,6 +127,12 @@ class GridData:
             return ()
         return tuple(int(y) for y in self._tables[self._zone_at[zone][0]].years)
 
+    def hourly_source(self, zone: str, year: int) -> str:
+        """Source of a zone's hourly data of one data year."""
+        t, _ = self._zone_at[zone]
+        table = self._tables[t]
+        return table.sources[int(np.searchsorted(table.years, year))]
+
     def region_info(self, provider: str, region: str) -> RegionInfo | None:
         """Facts about a region (id, alias or display name); None when unknown."""
         return self._regions.region_info(provider, region)

@@ -104,5 +104,26 @@ def test_build_script_regenerates_the_bundled_files_byte_for_byte(tmp_path):
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     assert build.main(["--shared", str(SHARED_GRID.parent), "--out", str(tmp_path)]) == 0
-    for name in ("hourly_lifecycle_2022.parquet", "regions.csv", "region_aliases.csv", "pue_defaults.csv", "world_average.csv"):
+    for name in ("hourly_lifecycle_2022.parquet", "regions.csv", "region_aliases.csv", "pue_defaults.csv", "world_average.csv",
+                 "geographies.csv", "country_factors.csv", "annual_regions.csv"):
         assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes(), name
+
+
+def test_country_and_annual_region_factors_carry_source_year_and_licence():
+    countries = pd.read_csv(DATA / "country_factors.csv")
+    assert not countries["country"].duplicated().any() and countries["source"].notna().all()
+    em = countries[countries["grid_zone"].notna()]
+    assert (em["data_year"] == 2024).all() and em["source"].str.contains("ODbL").all() and (em["signal"] == "lifecycle").all()
+    other = countries[countries["grid_zone"].isna()]
+    assert set(other["country"]) == {"AU", "CA", "IN", "IT", "MY", "RO", "SE", "US"}
+    assert other["source"].str.contains("Apache-2.0").all() and (other["data_year"] == 2021).all()
+    annual = pd.read_csv(DATA / "annual_regions.csv")
+    assert annual["source"].str.contains("Cloud Carbon Footprint").all()
+    assert annual.loc[annual["region"] == "eastus2euap", "g_per_kwh"].item() == 379.069
+
+
+def test_geographies_point_at_countries_with_a_factor_or_the_world_average():
+    geographies = pd.read_csv(DATA / "geographies.csv", keep_default_na=False)
+    assert (geographies["alias"] == geographies["alias"].str.lower()).all()
+    assert geographies["country"].str.fullmatch(r"[A-Z]{2}").all()
+    assert {"us", "united states", "canada", "india", "uk"} <= set(geographies["alias"])
