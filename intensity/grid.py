@@ -224,6 +224,11 @@ class GridData:
         means = self._tables[t].window_means(np.full(len(hours), column), hour_ns, hour_ns + NS_PER_HOUR)
         return pd.Series(means.g_per_kwh, index=hours, name=zone, dtype="float64")
 
+    def hourly_table(self, zones: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """Wide hourly table of [start, end) (index ``datetime_utc``, one column per zone): what an
+        hourly-intensity asset stores and :func:`intensity.checks.check_intensity` checks."""
+        return pd.concat([self.hourly(zone, start, end) for zone in zones], axis=1)
+
     def _pair_facts(self, provider: pd.Series, region: pd.Series) -> tuple[np.ndarray, pd.DataFrame]:
         """Code of each line's (provider, region) pair (nulls included as values) and the facts per pair."""
         provider_codes, provider_values = pd.factorize(provider, use_na_sentinel=True)

@@ -87,13 +87,6 @@ class HourlyIntensity:
             sources=tuple(sources[int(y)] for y in years),
         )
 
-    def zone_index(self, zone: str | None) -> int:
-        """Column of ``zone`` in the table, -1 when the zone has no hourly data."""
-        try:
-            return self.zones.index(zone) if zone is not None else -1
-        except ValueError:
-            return -1
-
     def window_means(self, zone_index: np.ndarray, start_ns: np.ndarray, end_ns: np.ndarray) -> WindowMeans:
         """Mean intensity over [start, end) per window (epoch nanoseconds, UTC; zone_index >= 0)."""
         first_hour = start_ns // NS_PER_HOUR

@@ -85,3 +85,11 @@ def test_gaps_missing_values_impossible_values_spikes_and_staleness_are_reported
     assert any(p.startswith("zone NL: 1 one-hour spike(s)") for p in problems)
     assert any(p.startswith("stale: latest hour 2022-01-02 23:00:00+00:00") for p in problems)
     assert check_intensity(frame.iloc[:0]) == ["no hourly intensity at all"]
+
+
+def test_hourly_table_of_a_day_has_one_column_per_zone_and_passes_the_checks(grid, source):
+    day = pd.Timestamp("2022-06-01T00:00Z")
+    table = grid.hourly_table(["NL", "DE"], day, day + pd.Timedelta(days=1))
+    assert list(table.columns) == ["NL", "DE"] and len(table) == 24
+    assert table["DE"].tolist() == source.loc[day:day + pd.Timedelta(hours=23), "DE"].tolist()
+    assert check_intensity(table, now=day + pd.Timedelta(days=1)) == []
