@@ -39,7 +39,8 @@ Instance type and hours, so that every VM and every GPU is counted once:
   the machine type's profile already includes its GPUs, so their GPU SKU lines keep the
   accelerator name but carry no hours.
 * Other usage lines get an instance type only when the SKU description names a machine type, and
-  no hours.
+  no hours. Committed-use fees (``Commitment v1: Nvidia Tesla A100 GPU ...``) get neither: the
+  resource's own usage lines carry it.
 
 What does not belong here: file reading and flattening (``rawfile``), BigQuery (``gcp_bigquery``),
 what a machine type or accelerator is made of (``footprint``).
@@ -99,7 +100,8 @@ VCPUS_OF_GPU_MACHINE: tuple[tuple[re.Pattern, int, bool], ...] = (
 )
 _WHOLE_INSTANCE_SKUS = {"micro instance with burstable cpu": "f1-micro", "small instance with 1 vcpu": "g1-small"}
 _CORE_SKU = r"(?i)\bcore running in\b"
-_RAM_SKU = r"(?i)\bram running in\b"
+# Committed-use fees name the resource committed to, but bill a commitment, not its use.
+_COMMITMENT_SKU = r"(?i)^\s*commitment\b"
 _GPU_SKU = re.compile(r"\bnvidia\s+(?P<model>.+?)\s+gpu\b|\b(?P<vertex>a100(?:\s+80gb)?|h100(?:\s+80gb)?|l4|t4|v100|"
                       r"p100|p4|k80)\s+gpu\b", re.IGNORECASE)
 _SECONDS_UNITS = ("seconds", "second", "s")
@@ -270,18 +272,20 @@ def _labels_of(uniques: pd.Index, position: int) -> dict[str, str]:
 
 def _usage_hours(amount: pd.Series, unit: pd.Series, in_pricing_units: pd.Series, pricing_unit: pd.Series) -> pd.Series:
     """Usage in hours: ``usage.amount`` in seconds / 3600 (or in hours), else the amount in an hour pricing unit."""
-    unit = unit.str.lower()
-    from_usage = amount.where(unit.isin(_HOUR_UNITS).fillna(False).astype(bool),
-                              amount / 3600.0).where(unit.isin(_SECONDS_UNITS + _HOUR_UNITS).fillna(False).astype(bool))
-    from_pricing = in_pricing_units.where(pricing_unit.str.lower().isin(_HOUR_UNITS).fillna(False).astype(bool))
-    return from_usage.fillna(from_pricing)
+    in_seconds = unit.str.lower().isin(_SECONDS_UNITS).fillna(False).astype(bool)
+    in_hours = unit.str.lower().isin(_HOUR_UNITS).fillna(False).astype(bool)
+    priced_in_hours = pricing_unit.str.lower().isin(_HOUR_UNITS).fillna(False).astype(bool)
+    from_usage = (amount / 3600.0).where(in_seconds, amount.where(in_hours))
+    return from_usage.fillna(in_pricing_units.where(priced_in_hours))
 
 
 def _instance_and_hours(
     description: pd.Series, category: pd.Series, machine: pd.Series, cores: pd.Series, hours: pd.Series,
 ) -> tuple[pd.Series, pd.Series]:
     """x_InstanceType and x_UsageHours per the rules in the module docstring."""
-    usage = (category == "Usage").fillna(False).astype(bool)
+    commitment = description.str.contains(_COMMITMENT_SKU).fillna(False).astype(bool)
+    usage = (category == "Usage").fillna(False).astype(bool) & ~commitment
+    description = description.where(~commitment)
     accelerator = _per_unique(description, _accelerator_type, None).astype(_TEXT)
     is_gpu = accelerator.notna()
     is_core = description.str.contains(_CORE_SKU).fillna(False).astype(bool) & ~is_gpu
@@ -292,7 +296,7 @@ def _instance_and_hours(
     usage_description = description.where(usage)
     instance = first_present(accelerator, machine, whole, instance_from_description(usage_description))
     usage_hours = pd.Series(np.nan, index=description.index, dtype="float64")
-    usage_hours = usage_hours.mask(is_core & machine.notna().to_numpy(), hours / vcpus)
+    usage_hours = usage_hours.mask(is_core & machine.notna(), hours / vcpus)
     usage_hours = usage_hours.mask(is_whole, hours)
     usage_hours = usage_hours.mask(is_gpu & ~bundled, hours)
     return instance, usage_hours.where(usage)
@@ -304,7 +308,6 @@ def _accelerator_type(description: str) -> str | None:
     if found is None:
         return None
     model = " ".join((found.group("model") or found.group("vertex")).lower().split())
-    model = re.sub(r"^(?:spot |preemptible |commitment )+", "", model)
     return ACCELERATOR_TYPES.get(model, "nvidia-" + model.replace(" ", "-"))
 
 

@@ -15,7 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import google.auth
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import FIXTURES, assert_ties_out, decimal_total, raw_rows
 from google.auth import exceptions as auth_exceptions
@@ -27,7 +29,7 @@ from connectors import read_billing
 from connectors.detect import detect_format
 from connectors.gcp import convert_gcp
 from connectors.gcp_bigquery import day_query, read_billing_day
-from connectors.rawfile import read_raw
+from connectors.rawfile import RawTable, read_raw
 
 BILLING = FIXTURES / "billing"
 KOKU = BILLING / "gcp_billing_export_2022-08-01_koku.csv"
@@ -170,6 +172,36 @@ def test_regions_multi_region_and_non_usage_lines(sample):
     assert sample.loc[14, ["ChargeCategory", "BilledCost"]].tolist() == ["Adjustment", 0.000001]
     assert sample.loc[[1, 2, 3, 4, 11], "ChargeCategory"].eq("Usage").all()
     assert sample.loc[[12, 13, 14], "x_UsageHours"].isna().all()
+
+
+def one_line(description: str, seconds: float, system_labels: str = "[]") -> pd.Series:
+    """x_InstanceType and x_UsageHours of a single regular line (converted from an in-memory table)."""
+    table = pa.table({name: pa.array([value], pa.string()) for name, value in {
+        "usage_start_time": "2024-03-05 10:00:00", "usage_end_time": "2024-03-05 11:00:00", "cost": "1.0",
+        "currency": "USD", "cost_type": "regular", "sku.description": description, "usage.amount": str(seconds),
+        "usage.unit": "seconds", "system_labels": system_labels}.items()})
+    converted = convert_gcp(RawTable("line.csv", table, np.array([1])))
+    assert not converted.problems.rows.any()
+    return converted.frame.loc[0, ["x_InstanceType", "x_UsageHours"]]
+
+
+@pytest.mark.parametrize(("description", "seconds", "spec", "expected"), [
+    ("Spot Preemptible Nvidia Tesla T4 GPU running in Americas", 3600, None, ["nvidia-tesla-t4", 1.0]),
+    ("Nvidia Tesla A100 80GB GPU running in Americas", 7200, None, ["nvidia-a100-80gb", 2.0]),
+    ("Nvidia H100 80GB Mega GPU running in Americas", 3600, "a3-megagpu-8g", ["nvidia-h100-mega-80gb", None]),
+    ("Vertex AI Custom Training A100 GPU running in Americas", 1800, None, ["nvidia-tesla-a100", 0.5]),
+    ("Commitment v1: Nvidia Tesla A100 GPU running in Americas for 1 Year", 3600, None, [None, None]),
+    ("Micro Instance with burstable CPU running in Americas", 1800, None, ["f1-micro", 0.5]),
+    ("N1 Custom Instance Core running in Americas", 6 * 3600, "custom-6-23040", ["custom-6-23040", 1.0]),
+    ("A2 Instance Core running in Americas", 96 * 1800, "a2-highgpu-8g", ["a2-highgpu-8g", 0.5]),
+    ("A3 Instance Core running in Americas", 208 * 3600, "a3-megagpu-8g", ["a3-megagpu-8g", 1.0]),
+    ("E2 Instance Core running in Americas", 900, "e2-micro", ["e2-micro", None]),  # shared core, no cores label
+    ("Network Inter Zone Egress", 3600, None, [None, None]),
+])
+def test_instance_type_and_hours_of_single_lines(description, seconds, spec, expected):
+    labels = "[]" if spec is None else json.dumps([{"key": "compute.googleapis.com/machine_spec", "value": spec}])
+    instance, hours = one_line(description, seconds, labels)
+    assert (None if pd.isna(instance) else instance, None if pd.isna(hours) else hours) == tuple(expected)
 
 
 def test_gzipped_json_lines_and_directory_discovery(tmp_path):
