@@ -96,9 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     stmt.add_argument("--to", dest="end", type=_date, help="last UTC day, inclusive (default: the ledger's last)")
     stmt.set_defaults(handler=_statement)
 
-    hw = sub.add_parser("hardware", help="show the hardware profile of an instance type")
-    hw.add_argument("instance_type")
-    hw.add_argument("--provider", required=True, choices=("aws", "gcp", "azure"))
+    hw = sub.add_parser("hardware", help="show the hardware profile of an instance type, or list the catalogue")
+    hw.add_argument("instance_type", nargs="?", help="as billed: p4d.24xlarge, a2-highgpu-8g, nvidia-tesla-t4, Standard_ND96asr_v4")
+    hw.add_argument("--provider", choices=("aws", "gcp", "azure"), help="required with an instance type; filters --list")
+    hw.add_argument("--list", action="store_true", help="list every catalogued instance type with its accelerators")
     hw.add_argument("--json", action="store_true")
     hw.set_defaults(handler=_hardware)
 
@@ -195,6 +196,15 @@ def _statement(args: argparse.Namespace) -> int:
 def _hardware(args: argparse.Namespace) -> int:
     from footprint.hardware import HardwareCatalogue
 
+    if args.list:
+        entries = HardwareCatalogue.bundled().entries(args.provider)
+        if args.json:
+            print(entries.astype(object).where(entries.notna(), None).to_json(orient="records", indent=2))
+        else:
+            print(entries.to_string(index=False, na_rep="-"))
+        return EXIT_OK
+    if args.instance_type is None or args.provider is None:
+        raise UsageError("hardware: give an instance type and --provider, or --list")
     profile = HardwareCatalogue.bundled().profile(args.provider, args.instance_type)
     if profile is None:
         raise UsageError(f"unknown {args.provider} instance type {args.instance_type!r}: no hardware profile in the catalogue")

@@ -97,6 +97,12 @@ LEDGER_EXTRA_COLUMNS: tuple[Column, ...] = (
     Column("x_EstimateNote", "string", True, "Why the basis is what it is (e.g. 'Tax line: no energy')."),
     Column("x_HardwareSource", "string", True, "Catalogue source ids of the hardware profile."),
     Column("x_Utilisation", "float64", True, "Utilisation assumed for the power model (0..1)."),
+    Column("x_UsageKind", "string", True, "What the energy models: compute (instance or accelerator hours), storage or network; null where none."),
+    Column("x_CpuEnergyKwh", "float64", True, "CPU share of x_ItEnergyKwh (central, before PUE), kWh; compute lines only."),
+    Column("x_GpuEnergyKwh", "float64", True, "Accelerator share of x_ItEnergyKwh (central, before PUE), kWh; compute lines only."),
+    Column("x_MemoryEnergyKwh", "float64", True, "Memory share of x_ItEnergyKwh (central, before PUE), kWh; compute lines only."),
+    Column("x_CalibrationFactor", "float64", True, "Utilisation factor applied from the calibration table (null = uncalibrated)."),
+    Column("x_CalibrationSource", "string", True, "Where the calibration factor comes from (e.g. a telemetry reconciliation)."),
 )
 
 LEDGER_COLUMNS: tuple[Column, ...] = BILLING_COLUMNS + LEDGER_EXTRA_COLUMNS

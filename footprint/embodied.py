@@ -1,9 +1,11 @@
 """Embodied (manufacturing) emissions of cloud hardware, amortised per instance-hour.
 
 The model is the Teads/CCF component method (METHOD.md section 10): a host's manufacturing
-footprint is a base rack server, plus DRAM above the base's 16 GB, plus a fixed amount per GPU;
-it is spread evenly over the server lifetime. An instance carries its share of the host: GPUs
-over the host's GPUs for accelerator instances, vCPUs over the host's vCPUs otherwise.
+footprint is a base rack server, plus DRAM above the base's 16 GB, plus a fixed amount per
+accelerator; it is spread evenly over the stated lifetime. An instance carries the server's
+footprint in the share of the host's vCPUs it reserves, plus the full footprint of each
+accelerator it holds (a fractional vGPU, the fraction). An accelerator billed alone (GCP GPU SKU
+lines) carries only its accelerator term: its host is on its own CPU lines.
 
 Two flaws of CCF's implementation are avoided on purpose:
 
@@ -50,36 +52,40 @@ class EmbodiedModel:
         source = " | ".join(f"{name}: {table.loc[name, 'source']}" for name in names.values())
         return cls(**values, source=source)
 
-    def host_kg(self, platform_vcpus: pd.Series, platform_memory_gib: pd.Series, platform_gpu_count: pd.Series) -> pd.Series:
-        """Manufacturing kgCO2e of whole hosts. A host without vCPUs (a GPU sold alone) has no server term."""
+    def server_kg(self, platform_vcpus: pd.Series, platform_memory_gib: pd.Series) -> pd.Series:
+        """Manufacturing kgCO2e of hosts' servers without accelerators; a host without vCPUs (an accelerator sold alone) has none."""
         has_server = platform_vcpus.to_numpy(dtype="float64") > 0
         extra_memory_gb = np.clip(platform_memory_gib.to_numpy(dtype="float64") - self.base_memory_gb, 0.0, None)
         server_kg = np.where(has_server, self.server_base_kg + extra_memory_gb * self.memory_kg_per_gb, 0.0)
-        gpu_kg = platform_gpu_count.to_numpy(dtype="float64") * self.gpu_kg
-        return pd.Series(server_kg + gpu_kg, index=platform_vcpus.index, dtype="float64")
+        return pd.Series(server_kg, index=platform_vcpus.index, dtype="float64")
 
-    def host_share(self, vcpus: pd.Series, gpu_count: pd.Series, platform_vcpus: pd.Series, platform_gpu_count: pd.Series) -> pd.Series:
-        """Fraction of the host an instance reserves: by GPUs for GPU instances, by vCPUs otherwise."""
-        gpus = gpu_count.to_numpy(dtype="float64")
-        host_gpus = platform_gpu_count.to_numpy(dtype="float64")
+    def server_share(self, vcpus: pd.Series, platform_vcpus: pd.Series) -> pd.Series:
+        """Fraction of the host's server (chassis, CPUs, DRAM) an instance reserves: its vCPUs over the host's (0 without vCPUs)."""
         host_vcpus = platform_vcpus.to_numpy(dtype="float64")
         with np.errstate(divide="ignore", invalid="ignore"):
-            by_gpu = gpus / host_gpus
-            by_vcpu = vcpus.to_numpy(dtype="float64") / host_vcpus
-        return pd.Series(np.where(gpus > 0, by_gpu, by_vcpu), index=vcpus.index, dtype="float64")
+            share = np.where(host_vcpus > 0, vcpus.to_numpy(dtype="float64") / host_vcpus, 0.0)
+        return pd.Series(share, index=vcpus.index, dtype="float64")
 
     def kg_per_instance_hour(self, instances: pd.DataFrame) -> pd.Series:
-        """kgCO2e per instance-hour for rows with vcpus, gpu_count and the platform_* columns of instances.csv."""
-        host = self.host_kg(instances["platform_vcpus"], instances["platform_memory_gib"], instances["platform_gpu_count"])
-        share = self.host_share(instances["vcpus"], instances["gpu_count"], instances["platform_vcpus"], instances["platform_gpu_count"])
-        return host * share / self.lifetime_hours
+        """kgCO2e per instance-hour for rows with vcpus, gpu_count and the platform_* columns of instances.csv.
+
+        (server kg of the host x vCPU share + accelerators x kg per accelerator) / lifetime hours.
+        """
+        server = self.server_kg(instances["platform_vcpus"], instances["platform_memory_gib"])
+        share = self.server_share(instances["vcpus"], instances["platform_vcpus"])
+        accelerators_kg = instances["gpu_count"].astype("float64") * self.gpu_kg
+        return (server * share + accelerators_kg) / self.lifetime_hours
 
     def describe(self, platform_instance_type: pd.Series, gpu_count: pd.Series) -> pd.Series:
         """The x_EmbodiedSource text per row: coefficients, lifetime and the share basis."""
-        basis = pd.Series(np.where(gpu_count.to_numpy(dtype="float64") > 0, "GPUs", "vCPUs"), index=gpu_count.index)
+        gpus = gpu_count.astype("float64")
+        accelerators = pd.Series(
+            np.where(gpus.to_numpy() > 0, " + " + gpus.map("{:g}".format) + f" accelerator(s) x {self.gpu_kg:g} kg", ""),
+            index=gpu_count.index,
+        )
         head = (
             f"Teads/CCF component model: server {self.server_base_kg:g} kg + "
-            f"{self.memory_kg_per_gb:g} kg/GB DRAM above {self.base_memory_gb:g} GB + "
-            f"{self.gpu_kg:g} kg/GPU, lifetime {self.lifetime_hours:g} h; share by "
+            f"{self.memory_kg_per_gb:g} kg/GB DRAM above {self.base_memory_gb:g} GB, "
+            f"lifetime {self.lifetime_hours:g} h; server share by vCPUs of host "
         )
-        return (head + basis + " of host " + platform_instance_type.astype("string")).astype("string")
+        return (head + platform_instance_type.astype("string") + accelerators).astype("string")

@@ -4,7 +4,11 @@
 (:meth:`~HardwareCatalogue.profile`) or vectorised for a billing frame
 (:meth:`~HardwareCatalogue.lookup`), and "what does a V100 draw?" (:meth:`~HardwareCatalogue.accelerator`).
 Each profile carries the per-vCPU CPU coefficients resolved by CCF's rules (METHOD.md section 3),
-the accelerator's TDP and idle power, and the instance's amortised embodied emissions.
+the accelerator's TDP and idle power, and the instance's amortised embodied emissions. Keys are
+the size as billed (AWS ``p4d.24xlarge``; GCP machine types and accelerator types such as
+``nvidia-tesla-t4``; Azure ``Standard_ND96asr_v4``, case-insensitive, with or without
+``Standard_``). GCP custom machine types (``n2-custom-8-32768``) are derived from their name and
+their family's CPU. :meth:`~HardwareCatalogue.entries` lists the catalogue.
 
 What does not belong here: turning hardware into watts (``energy``), the embodied model itself
 (``embodied``), workload estimates (``workload``).
@@ -116,6 +120,7 @@ class HardwareCatalogue:
     ):
         self._gpus = _gpu_table(gpus, gpu_idle_fraction_of_tdp)
         self._profiles = _profile_table(instances, self._gpus, cpu_power, embodied)
+        self._catalogued = len(self._profiles)
         self._accelerator_names = _accelerator_index(self._gpus)
         self._lookup_arrays = _lookup_arrays(self._profiles)
 
@@ -134,6 +139,8 @@ class HardwareCatalogue:
     def profile(self, provider: str, instance_type: str) -> HardwareProfile | None:
         """The profile of one instance type, or None when the catalogue does not know it."""
         key = instance_key(provider, instance_type)
+        if key is not None:
+            self._add_custom_machine_types({key})
         if key is None or key not in self._profiles.index:
             return None
         row = self._profiles.loc[key]
@@ -160,12 +167,14 @@ class HardwareCatalogue:
             (provider_codes < 0) | (type_codes < 0), -1, provider_codes.astype("int64") * (len(type_values) + 1) + type_codes
         )
         pair_index, unique_codes = pd.factorize(pair_codes)
+        keys = [
+            None if code < 0 else instance_key(provider_values[code // (len(type_values) + 1)], type_values[code % (len(type_values) + 1)])
+            for code in unique_codes
+        ]
+        self._add_custom_machine_types({k for k in keys if k is not None})
         not_found = len(self._profiles)
         positions = np.full(len(unique_codes), not_found, dtype="int64")
-        for i, code in enumerate(unique_codes):
-            if code < 0:
-                continue
-            key = instance_key(provider_values[code // (len(type_values) + 1)], type_values[code % (len(type_values) + 1)])
+        for i, key in enumerate(keys):
             if key is not None and key in self._profiles.index:
                 positions[i] = self._profiles.index.get_loc(key)
         rows = positions[pair_index]
@@ -174,6 +183,24 @@ class HardwareCatalogue:
         for column, array in others.items():
             out.insert(_LOOKUP_COLUMNS.index(column), column, array.take(rows))
         return out
+
+    def _add_custom_machine_types(self, keys: set[str]) -> None:
+        """Add profiles for the GCP custom machine types among ``keys`` not yet known (see :func:`_custom_machine`)."""
+        rows = [row for key in sorted(keys - set(self._profiles.index)) if (row := _custom_machine(key, self._profiles)) is not None]
+        if rows:
+            self._profiles = pd.concat([self._profiles, pd.DataFrame(rows)])
+            self._lookup_arrays = _lookup_arrays(self._profiles)
+
+    def entries(self, provider: str | None = None) -> pd.DataFrame:
+        """Every catalogued instance type (of one provider, when given), as ``carbonledger hardware --list`` prints it.
+
+        GCP custom machine types resolved since are not entries: they are derived from their name.
+        """
+        columns = ["provider", "instance_type", "family", "gpu_model", "gpu_count", "vcpus", "memory_gib", "cpu_microarch"]
+        table = self._profiles.iloc[: self._catalogued][columns]
+        if provider is not None:
+            table = table.loc[table["provider"] == normalise_provider(provider)]
+        return table.reset_index(drop=True)
 
     def accelerator(self, name: str) -> GpuSpec | None:
         """An accelerator by model name or alias ('V100', 'A100', 'TPU v3', 'TPUv2', 'T4', ...).
@@ -216,6 +243,37 @@ _LOOKUP_SOURCES = {
     column: {"x_GpuModel": "gpu_model", "x_GpuCount": "gpu_count", "x_Vcpus": "vcpus", "x_MemoryGib": "memory_gib"}.get(column, column)
     for column in _LOOKUP_DTYPES
 }
+
+
+#: GCP custom machine types as billed in machine_spec: ``custom-4-16384`` (N1), ``n2-custom-8-32768-ext``.
+_GCP_CUSTOM = re.compile(r"^(?:(?P<family>[a-z][a-z0-9]*)-)?custom-(?P<vcpus>\d+)-(?P<memory_mib>\d+)(?:-ext)?$")
+
+
+def _custom_machine(key: str, profiles: pd.DataFrame) -> pd.Series | None:
+    """A profile for a GCP custom machine type: vCPUs and memory from its name, CPU and host of its family's largest standard type.
+
+    Google bills custom machines as core and RAM SKUs; the name (``[FAMILY-]custom-VCPUS-MEMORY_MIB``,
+    N1 without a family) is all the machine_spec label says. Embodied scales with the vCPUs, as for
+    the family's predefined types.
+    """
+    provider, _, size = key.partition("|")
+    match = _GCP_CUSTOM.match(size) if provider == "gcp" else None
+    if match is None:
+        return None
+    standard = profiles.loc[(profiles["provider"] == "gcp") & (profiles["family"] == f"{match['family'] or 'n1'}-standard")]
+    if standard.empty:
+        return None
+    base = standard.loc[standard["vcpus"].idxmax()]
+    vcpus, memory_gib = float(match["vcpus"]), int(match["memory_mib"]) / 1024.0
+    row = base.copy()
+    row["instance_type"], row["vcpus"], row["memory_gib"] = size, vcpus, memory_gib
+    row["embodied_kg_per_hour"] = base["embodied_kg_per_hour"] * vcpus / base["vcpus"]
+    row["x_HardwareSource"] = (
+        f"GCP custom machine type {size}: {vcpus:g} vCPUs and {memory_gib:g} GiB from its name; "
+        f"CPU and host of {base['instance_type']}: {base['x_HardwareSource']}"
+    )
+    row.name = key
+    return row
 
 
 def _optional_float(value: object) -> float | None:

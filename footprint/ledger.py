@@ -3,9 +3,11 @@
 ``build_ledger`` turns a canonical billing frame into the ledger (``schema.LEDGER_COLUMNS``): one
 row per billing row, none added, none dropped. Each row gets exactly one ``x_EstimateBasis``:
 
-* ``modelled``: compute usage whose instance type has a hardware profile: power model × hours × PUE;
+* ``modelled``: compute usage whose instance type has a hardware profile (power model × hours ×
+  PUE), or storage / data-transfer usage with a known unit (coefficient × quantity × replication ×
+  PUE); ``x_UsageKind`` says which (compute, storage, network);
 * ``unmapped``: compute usage whose instance type the catalogue does not know (cost reported);
-* ``no_energy_model``: other usage (storage, transfer, managed services) not modelled yet;
+* ``no_energy_model``: other usage (managed services, requests, IOPS, ...) not modelled;
 * ``non_usage``: tax, credits, fees, purchases and adjustments, which consume no energy.
 
 ``summarise`` computes the run summary (``summary.json``) from the ledger, the quarantine and the
@@ -47,9 +49,17 @@ def build_ledger(
     is_usage = (ledger["ChargeCategory"] == "Usage").to_numpy(dtype=bool)
     is_compute = is_usage & ledger["x_UsageHours"].notna().to_numpy() & ledger["x_InstanceType"].notna().to_numpy()
     hw = catalogue.lookup(ledger["ProviderName"], ledger["x_InstanceType"])
-    power = model.instance_power_w(hw, ledger["x_WorkloadClass"])
+    calibration = model.calibration_factors(ledger["ProviderName"], ledger["x_InstanceType"], ledger["x_Project"])
+    workload = model.workload_classes(ledger["x_WorkloadClass"], ledger["x_Project"])
+    power = model.instance_power_w(hw, workload, calibration["x_CalibrationFactor"])
     profiled = is_compute & hw["hw_found"].to_numpy(dtype=bool)
     modelled = profiled & power["power_w"].notna().to_numpy()
+    usage = model.usage_energy_kwh(ledger, is_usage & ~is_compute)
+    # storage and transfer lines need a region to meet a grid; without one they are not estimated
+    regionless = usage["it_kwh"].notna().to_numpy() & ledger["RegionId"].isna().to_numpy()
+    usage.loc[regionless, ["x_UsageKind", "it_kwh_low", "it_kwh", "it_kwh_high", "basis"]] = None
+    by_usage = usage["it_kwh"].notna().to_numpy()
+    energetic = modelled | by_usage
 
     for col in ("x_GpuModel", "x_HardwareSource"):
         ledger[col] = hw[col].where(is_compute)
@@ -60,35 +70,44 @@ def build_ledger(
     hours = ledger["x_UsageHours"].fillna(0.0).to_numpy(dtype="float64")
     ledger["x_PowerW"] = np.where(modelled, power["power_w"], 0.0)
     ledger["x_Utilisation"] = power["x_Utilisation"].where(modelled)
+    ledger["x_CalibrationFactor"] = calibration["x_CalibrationFactor"].where(modelled)
+    ledger["x_CalibrationSource"] = calibration["x_CalibrationSource"].where(modelled)
+    kind = usage["x_UsageKind"].copy()
+    kind[modelled] = "compute"
+    ledger["x_UsageKind"] = kind
 
-    grid_cols = _annotate_grid(ledger, modelled, grid, pue_overrides or {})
+    def it_kwh(power_w: pd.Series, usage_kwh: pd.Series) -> np.ndarray:
+        compute_kwh = power_w.to_numpy(dtype="float64") * hours / 1000.0
+        return np.select([modelled, by_usage], [compute_kwh, usage_kwh.to_numpy(dtype="float64")], 0.0)
+
+    for component in ("cpu", "gpu", "memory"):
+        ledger[f"x_{component.capitalize()}EnergyKwh"] = np.where(modelled, power[f"{component}_w"].to_numpy(dtype="float64") * hours / 1000.0, np.nan)
+
+    grid_cols = _annotate_grid(ledger, energetic, grid, pue_overrides or {})
     for col in ("x_GridZone", "x_CarbonIntensity", "x_IntensityBasis", "x_IntensityYear", "x_IntensitySource", "x_Pue", "x_PueSource"):
         ledger[col] = grid_cols[col]
     pue = grid_cols["x_Pue"].fillna(0.0).to_numpy()
     intensity_g_per_kwh = grid_cols["x_CarbonIntensity"].fillna(0.0).to_numpy()
 
-    def facility_kwh(power_w: pd.Series) -> np.ndarray:
-        return np.where(modelled, power_w.to_numpy(dtype="float64") * hours / 1000.0 * pue, 0.0)
-
-    ledger["x_ItEnergyKwh"] = np.where(modelled, power["power_w"].to_numpy(dtype="float64") * hours / 1000.0, 0.0)
-    ledger["x_EnergyKwh"] = facility_kwh(power["power_w"])
-    ledger["x_EnergyKwhLow"] = facility_kwh(power["power_w_low"])
-    ledger["x_EnergyKwhHigh"] = facility_kwh(power["power_w_high"])
+    ledger["x_ItEnergyKwh"] = it_kwh(power["power_w"], usage["it_kwh"])
+    ledger["x_EnergyKwh"] = ledger["x_ItEnergyKwh"].to_numpy() * pue
+    ledger["x_EnergyKwhLow"] = it_kwh(power["power_w_low"], usage["it_kwh_low"]) * pue
+    ledger["x_EnergyKwhHigh"] = it_kwh(power["power_w_high"], usage["it_kwh_high"]) * pue
     for suffix in ("", "Low", "High"):
         ledger[f"x_Co2eKg{suffix}"] = ledger[f"x_EnergyKwh{suffix}"].to_numpy() * intensity_g_per_kwh / 1000.0
 
     cfe = grid_cols["x_CfeFraction"].to_numpy(dtype="float64")
-    has_cfe = modelled & ~np.isnan(cfe)
+    has_cfe = energetic & ~np.isnan(cfe)
     ledger["x_Co2eKgMarket"] = np.where(has_cfe, ledger["x_Co2eKg"].to_numpy() * (1.0 - np.nan_to_num(cfe)), ledger["x_Co2eKg"].to_numpy())
     market_basis = pd.Series(pd.NA, index=ledger.index, dtype="string")
-    market_basis[modelled] = _MARKET_NONE
+    market_basis[energetic] = _MARKET_NONE
     market_basis[has_cfe] = _MARKET_CFE_PREFIX + grid_cols["x_CfeSource"][has_cfe].astype("string") + ")"
     ledger["x_MarketBasis"] = market_basis
 
     ledger["x_EmbodiedCo2eKg"] = np.where(modelled, hw["embodied_kg_per_hour"].fillna(0.0).to_numpy() * hours, 0.0)
     ledger["x_EmbodiedSource"] = hw["x_EmbodiedSource"].where(modelled)
 
-    basis, note = _estimate_basis(ledger, is_usage, is_compute, profiled, modelled)
+    basis, note = _estimate_basis(ledger, is_usage, is_compute, profiled, modelled, usage["basis"], regionless)
     ledger["x_EstimateBasis"] = basis
     ledger["x_EstimateNote"] = note
     assert len(ledger) == n
@@ -97,30 +116,31 @@ def build_ledger(
     return out
 
 
-def _annotate_grid(ledger: pd.DataFrame, modelled: np.ndarray, grid: GridData, pue_overrides: Mapping[str, float]) -> pd.DataFrame:
-    """Grid zone, hourly intensity and PUE for the modelled lines (null elsewhere: no energy there)."""
+def _annotate_grid(ledger: pd.DataFrame, has_energy: np.ndarray, grid: GridData, pue_overrides: Mapping[str, float]) -> pd.DataFrame:
+    """Grid zone, hourly intensity and PUE for the lines with energy (null elsewhere)."""
     columns = {
         "x_GridZone": "string", "x_CarbonIntensity": "float64", "x_IntensityBasis": "string",
         "x_IntensityYear": "Int64", "x_IntensitySource": "string", "x_Pue": "float64",
         "x_PueSource": "string", "x_CfeFraction": "float64", "x_CfeSource": "string",
     }
     out = pd.DataFrame({c: pd.Series(None, index=ledger.index, dtype=d) for c, d in columns.items()})
-    if not modelled.any():
+    if not has_energy.any():
         return out
-    sub = ledger.loc[modelled]
+    sub = ledger.loc[has_energy]
     annotated = grid.annotate(sub["ProviderName"], sub["RegionId"], sub["ChargePeriodStart"], sub["ChargePeriodEnd"])
     for col, dtype in columns.items():
-        out.loc[modelled, col] = annotated[col].astype(dtype).to_numpy()
+        out.loc[has_energy, col] = annotated[col].astype(dtype).to_numpy()
     for key, value in pue_overrides.items():
         provider, _, region = key.partition(":")
-        hit = modelled & (ledger["ProviderName"] == provider).to_numpy() & (ledger["RegionId"].fillna("") == region).to_numpy()
+        hit = has_energy & (ledger["ProviderName"] == provider).to_numpy() & (ledger["RegionId"].fillna("") == region).to_numpy()
         out.loc[hit, "x_Pue"] = value
         out.loc[hit, "x_PueSource"] = f"configured override for {key}"
     return out
 
 
 def _estimate_basis(
-    ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.ndarray, profiled: np.ndarray, modelled: np.ndarray
+    ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.ndarray, profiled: np.ndarray, modelled: np.ndarray,
+    usage_basis: pd.Series, regionless: np.ndarray,
 ) -> tuple[pd.Series, pd.Series]:
     """One basis and a short reason per line, built per category (vectorised string ops)."""
     category = ledger["ChargeCategory"].astype("string")
@@ -145,7 +165,13 @@ def _estimate_basis(
         + " has no published power figure; set power_model.accelerator_w to model it"
     )
     basis[modelled] = "modelled"
+    calibrated = modelled & ledger["x_CalibrationFactor"].notna().to_numpy()
     note[modelled] = "power model x instance-hours x PUE; utilisation assumed, not measured"
+    note[calibrated] = "power model x instance-hours x PUE; utilisation assumed x calibration factor"
+    note[regionless] = "storage or data-transfer usage without a region: no grid to attribute its energy to"
+    by_usage = usage_basis.notna().to_numpy()
+    basis[by_usage] = "modelled"
+    note[by_usage] = usage_basis[by_usage] + " x PUE"
     return basis, note.astype("string")
 
 
@@ -153,8 +179,9 @@ def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -
     """The run summary written as ``summary.json`` (keys documented in README.md)."""
     currencies = tie_out.currencies
     single = currencies[0] if len(currencies) == 1 else None
-    compute = ledger["x_EstimateBasis"].isin(["modelled", "unmapped", "measured"])
-    estimated = ledger["x_EstimateBasis"].isin(["modelled", "measured"])
+    compute_like = ~ledger["x_UsageKind"].isin(["storage", "network"]).fillna(False)
+    compute = ledger["x_EstimateBasis"].isin(["modelled", "unmapped", "measured"]) & compute_like
+    estimated = ledger["x_EstimateBasis"].isin(["modelled", "measured"]) & compute_like
     coverage = {}
     for cur in currencies:
         in_cur = ledger["BillingCurrency"] == cur
@@ -200,6 +227,9 @@ def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -
         "co2e_kg_high": float(ledger["x_Co2eKgHigh"].sum()),
         "co2e_kg_market": float(ledger["x_Co2eKgMarket"].sum()),
         "embodied_co2e_kg": float(ledger["x_EmbodiedCo2eKg"].sum()),
+        "energy_kwh_by_kind": {
+            str(k): float(v) for k, v in ledger.groupby("x_UsageKind", observed=True)["x_EnergyKwh"].sum().sort_index().items()
+        },
         "coverage_cost_fraction": min(coverage.values()) if coverage else 1.0,
         "coverage_cost_fraction_by_currency": coverage,
         "rows_by_basis": {str(k): int(v) for k, v in ledger["x_EstimateBasis"].value_counts().sort_index().items()},

@@ -1,14 +1,25 @@
 """Build footprint's bundled hardware tables from the shared reference data.
 
-Reads ``/work/shared/data/hardware/*.csv`` (or ``--shared DIR``) plus the transcribed CPU instance
-types in ``footprint/data/cpu_instance_types.csv`` and writes, into ``footprint/data/``:
+Reads ``/work/shared/data/hardware/*.csv`` (or ``--shared DIR``) plus three hand-transcribed inputs
+in ``footprint/data/`` (vendor documentation facts, each row with its source):
 
-* ``instances.csv``: GPU/accelerator instance types (from ``gpu_instances.csv``) and CPU families,
-  with CPU microarchitecture (normalised, ``;`` between alternatives) and the host ``platform``
-  (the family's largest size) used to share a host's embodied emissions;
-* ``gpus.csv``: accelerator power (TDP, idle), memory, aliases, source (from ``gpu_power.csv``);
+* ``cpu_instance_types.csv``: CPU instance types listed one by one;
+* ``accelerator_instance_types.csv``: accelerator instance types the shared table lacks (AWS p2,
+  g2, g3, g4ad, g5g, inf1, dl1; GCP accelerator-only billing profiles and TPU VMs; Azure NV, ND v1, NG);
+* ``instance_families.csv``: CPU families as a size rule (a name template, its sizes, GiB per vCPU
+  unless a size states its memory), expanded here into one row per size;
+* ``accelerators_extra.csv``: accelerator models the shared ``gpu_power.csv`` lacks;
+
+and writes, into ``footprint/data/``:
+
+* ``instances.csv``: every instance type, with CPU microarchitecture (normalised, ``;`` between
+  alternatives) and the host ``platform`` (the family's largest size, or an explicit host) used to
+  share a host's embodied emissions. Rows listed one by one win over the shared table, which wins
+  over family rules;
+* ``gpus.csv``: accelerator power (TDP, idle), memory, aliases, source (``gpu_power.csv`` + extras);
 * ``cpu_power.csv``: per-vCPU min/max W per microarchitecture and provider, plus fallbacks;
-* ``constants.csv``: memory W/GB, utilisation assumptions, embodied coefficients, default PUE.
+* ``constants.csv``: memory W/GB, storage and network coefficients, utilisation assumptions,
+  embodied coefficients, default PUE.
 
 Corrections and decisions applied on top of the shared files are listed in ``_GPU_PATCHES`` and
 ``_ASSUMED_CONSTANTS`` with their sources; every output row keeps a ``source``.
@@ -62,10 +73,18 @@ _ASSUMED_CONSTANTS: list[tuple[str, float, str, str]] = [
 
 
 def build(shared: Path) -> None:
-    gpus = build_gpus(pd.read_csv(shared / "gpu_power.csv"))
+    gpus = build_gpus(pd.read_csv(shared / "gpu_power.csv"), _GPU_PATCHES)
     cpu_power = build_cpu_power(pd.read_csv(shared / "cpu_power_coefficients.csv"))
     constants = build_constants(shared, gpus_raw=pd.read_csv(shared / "gpu_power.csv"))
-    instances = build_instances(pd.read_csv(shared / "gpu_instances.csv"), pd.read_csv(DATA_OUT / "cpu_instance_types.csv"))
+    gpus = pd.concat([gpus, build_gpus(pd.read_csv(DATA_OUT / "accelerators_extra.csv"))], ignore_index=True)
+    if gpus["gpu_model"].duplicated().any():
+        raise SystemExit(f"accelerators_extra.csv repeats a shared model: {sorted(gpus.loc[gpus['gpu_model'].duplicated(), 'gpu_model'])}")
+    listed = pd.concat(
+        [pd.read_csv(DATA_OUT / "accelerator_instance_types.csv"), pd.read_csv(DATA_OUT / "cpu_instance_types.csv")],
+        ignore_index=True,
+    )
+    families = expand_families(pd.read_csv(DATA_OUT / "instance_families.csv"))
+    instances = build_instances(pd.read_csv(shared / "gpu_instances.csv"), listed, families)
     unknown_gpus = set(instances["gpu_model"].dropna()) - set(gpus["gpu_model"])
     if unknown_gpus:
         raise SystemExit(f"instances name accelerators missing from gpus.csv: {sorted(unknown_gpus)}")
@@ -74,9 +93,10 @@ def build(shared: Path) -> None:
         print(f"wrote {DATA_OUT / name}: {len(frame)} rows")
 
 
-def build_gpus(raw: pd.DataFrame) -> pd.DataFrame:
+def build_gpus(raw: pd.DataFrame, patches: dict[str, dict[str, object]] | None = None) -> pd.DataFrame:
+    """gpus.csv rows from a table with gpu_power.csv's columns, after ``patches`` (model -> {column: value})."""
     gpus = raw.copy()
-    for model, patch in _GPU_PATCHES.items():
+    for model, patch in (patches or {}).items():
         hit = gpus["gpu_model"] == model
         if not hit.any():
             raise SystemExit(f"gpu_power.csv has no row {model!r} to patch")
@@ -129,12 +149,15 @@ def build_constants(shared: Path, *, gpus_raw: pd.DataFrame) -> pd.DataFrame:
         embodied_row("embodied_gpu_kg", "Teads/CCF: GPU", "kgCO2e per GPU"),
         ("embodied_lifetime_hours", float(power.loc["server_lifespan_hours_ccf", "value"]), "hours",
          power.loc["server_lifespan_hours_ccf", "source"]),
+        *[(name, float(power.loc[name, "value"]), power.loc[name, "unit"], power.loc[name, "source"] + " (shared hardware/power_model_constants.csv)")
+          for name in ("ssd_wh_per_tb_hour", "hdd_wh_per_tb_hour", "network_kwh_per_gb")],
         *_ASSUMED_CONSTANTS,
     ]
     return pd.DataFrame(rows, columns=["name", "value", "unit", "source"])
 
 
-def build_instances(gpu_raw: pd.DataFrame, cpu_raw: pd.DataFrame) -> pd.DataFrame:
+def build_instances(gpu_raw: pd.DataFrame, listed: pd.DataFrame, families: pd.DataFrame) -> pd.DataFrame:
+    """Listed rows, then the shared GPU table, then family rules; the first row of a type wins."""
     gpu = pd.DataFrame({
         "provider": gpu_raw["provider"],
         "instance_type": gpu_raw["instance_type"].str.replace(r"\s*\(attached to .*\)$", "", regex=True),
@@ -148,11 +171,52 @@ def build_instances(gpu_raw: pd.DataFrame, cpu_raw: pd.DataFrame) -> pd.DataFram
         "platform_instance_type": pd.NA,
         "notes": gpu_raw["notes"],
     })
-    cpu = cpu_raw.assign(gpu_model=pd.NA, gpu_count=0.0)
-    both = pd.concat([gpu, cpu[gpu.columns]], ignore_index=True)
+    listed = listed.assign(gpu_count=listed["gpu_count"].fillna(0.0), cpu_model=listed["cpu_model"].astype("object"))
+    both = pd.concat([listed[gpu.columns], gpu, families[gpu.columns]], ignore_index=True)
     both = both.drop_duplicates(subset=["provider", "instance_type"], keep="first")
+    if both["source"].isna().any():
+        raise SystemExit(f"instance rows without a source: {both.loc[both['source'].isna(), 'instance_type'].tolist()}")
     both["family"] = [_family(p, t) for p, t in zip(both["provider"], both["instance_type"])]
     return _with_platform(both)
+
+
+#: AWS size names -> vCPUs where the size itself does not say ("4xlarge" -> 16 follows the rule below).
+_AWS_FIXED_SIZES = {"nano": 2, "micro": 2, "small": 2, "medium": 1, "large": 2, "xlarge": 4}
+
+
+def expand_families(rules: pd.DataFrame) -> pd.DataFrame:
+    """One row per size of each family rule of ``instance_families.csv``.
+
+    ``sizes`` lists ``label`` or ``label=vcpus`` or ``label=vcpus/memory_gib`` separated by ``;``; a
+    bare label's vCPUs follow from its name (AWS ``Nxlarge`` = 4N, GCP/Azure: the number itself)
+    and its memory is vCPUs x ``gib_per_vcpu``.
+    """
+    rows = []
+    for rule in rules.itertuples(index=False):
+        for token in rule.sizes.split(";"):
+            label, _, spec = token.partition("=")
+            vcpus_text, _, memory_text = spec.partition("/")
+            vcpus = float(vcpus_text) if vcpus_text else _vcpus_of_label(rule.provider, label)
+            memory = float(memory_text) if memory_text else vcpus * float(rule.gib_per_vcpu)
+            rows.append({
+                "provider": rule.provider, "instance_type": rule.template.format(size=label), "vcpus": vcpus,
+                "memory_gib": memory, "gpu_model": pd.NA, "gpu_count": 0.0, "cpu_model": rule.cpu_model,
+                "cpu_microarch": rule.cpu_microarch, "source": rule.source,
+                "platform_instance_type": rule.platform_instance_type if isinstance(rule.platform_instance_type, str) else pd.NA,
+                "notes": "expanded from instance_families.csv " + rule.template,
+            })
+    return pd.DataFrame(rows)
+
+
+def _vcpus_of_label(provider: str, label: str) -> float:
+    if provider != "aws":
+        return float(label)
+    if label in _AWS_FIXED_SIZES:
+        return float(_AWS_FIXED_SIZES[label])
+    match = re.fullmatch(r"(\d+)xlarge", label)
+    if match is None:
+        raise SystemExit(f"instance_families.csv: AWS size {label!r} needs an explicit '=vcpus'")
+    return 4.0 * int(match.group(1))
 
 
 def _normalise_microarch(text: object) -> object:
