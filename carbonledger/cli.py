@@ -21,6 +21,7 @@ import pandas as pd
 from carbonledger.config import BILLING_FORMATS, DEMO_END_DATE, DEMO_START_DATE, Config
 from carbonledger.controls import TieOutError
 from carbonledger.errors import EXIT_OK, EXIT_TIE_OUT, CarbonLedgerError, UsageError
+from connectors.telemetry import TELEMETRY_FORMATS
 
 log = logging.getLogger("carbonledger")
 
@@ -74,7 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--config", type=Path, help="YAML config for model overrides (sources in it are ignored)")
     est.add_argument("--out", type=Path, required=True, help="output directory")
     est.add_argument("--no-report", action="store_true", help="skip the HTML/CSV report")
+    est.add_argument("--telemetry", nargs="+", type=Path, metavar="FILE",
+                     help="on-node telemetry files or directories (CodeCarbon, DCGM, nvidia-smi, Kepler, Scaphandre) to reconcile")
+    est.add_argument("--telemetry-format", default="auto", choices=TELEMETRY_FORMATS, help="telemetry format (default: detect)")
+    est.add_argument("--telemetry-tz", default="UTC", help="time zone of naive local telemetry timestamps (CodeCarbon, nvidia-smi)")
     est.set_defaults(handler=_estimate)
+
+    col = sub.add_parser("collect", help="sample NVML GPU power and energy into a CSV for --telemetry")
+    col.add_argument("--interval", type=_positive_float, default=1.0, help="seconds between samples (default 1)")
+    col.add_argument("--duration", type=_positive_float, help="seconds to sample (default: until interrupted)")
+    col.add_argument("--instance-id", help="cloud instance / VM id to record with every sample")
+    col.add_argument("--out", type=Path, required=True, help="CSV file to append to")
+    col.set_defaults(handler=_collect)
 
     rep = sub.add_parser("report", help="the organisation report and project pages of a written ledger")
     rep.add_argument("--ledger", type=Path, required=True, help="directory holding ledger.parquet (and summary.json)")
@@ -147,8 +159,30 @@ def _estimate(args: argparse.Namespace) -> int:
     from carbonledger.engine import estimate
 
     config = Config.load(args.config) if args.config else Config()
-    result, outputs = estimate(args.inputs, args.format, args.out, config, report=not args.no_report)
+    if args.telemetry:
+        from carbonledger.telemetry_step import estimate_with_telemetry
+
+        result, outputs = estimate_with_telemetry(args.inputs, args.format, args.out, args.telemetry, config,
+                                                  report=not args.no_report, telemetry_format=args.telemetry_format,
+                                                  local_tz=args.telemetry_tz)
+        print(f"carbonledger: telemetry {result.summary['telemetry_energy_kwh']:,.3f} kWh read, "
+              f"{result.summary['telemetry_matched_kwh']:,.3f} kWh matched to billed resources, "
+              f"{result.summary['telemetry_unmatched_kwh']:,.3f} kWh unmatched")
+    else:
+        result, outputs = estimate(args.inputs, args.format, args.out, config, report=not args.no_report)
     _print_summary(result.summary, outputs.out_dir, period_report=not args.no_report)
+    return EXIT_OK
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from carbonledger.collect import CollectorUnavailable, collect
+
+    try:
+        rows = collect(args.out, interval_s=args.interval, duration_s=args.duration, instance_id=args.instance_id)
+    except CollectorUnavailable as exc:
+        print(f"carbonledger collect: {exc}")
+        return EXIT_OK
+    print(f"carbonledger collect: {rows} GPU samples appended to {args.out}")
     return EXIT_OK
 
 
