@@ -20,7 +20,9 @@ from pipelines.sensors import build_delivery_sensor
 DAILY_JOB = "daily_carbon_job"
 
 
-def build_definitions(config_path: str | None = None, out_dir: str | None = None) -> dg.Definitions:
+def build_definitions(config_path: str | None = None, out_dir: str | None = None,
+                      executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """The code location; ``executor`` replaces the default multiprocess executor (e.g. Celery)."""
     resource = CarbonLedgerConfig(config_path=config_path, out_dir=out_dir)
     config: Config = resource.create()
     assets = build_assets(config.start_date, config.sources)
@@ -28,7 +30,7 @@ def build_definitions(config_path: str | None = None, out_dir: str | None = None
     job = dg.define_asset_job(DAILY_JOB, selection=daily_assets)
     schedule = dg.build_schedule_from_partitioned_job(job, hour_of_day=6, minute_of_hour=0)
     return dg.Definitions(assets=assets, jobs=[job], schedules=[schedule], sensors=[build_delivery_sensor(DAILY_JOB)],
-                          resources={"carbonledger": resource})
+                          resources={"carbonledger": resource}, executor=executor)
 
 
 defs = build_definitions(os.environ.get("CARBONLEDGER_CONFIG"))
