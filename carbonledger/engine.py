@@ -33,6 +33,7 @@ from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
 from footprint.recommend import recommend
 from intensity import GridData
+from intensity import settings as grid_settings
 from reports import ReportPaths, SitePaths, write_project_pages, write_report
 
 log = logging.getLogger("carbonledger")
@@ -116,12 +117,25 @@ def account(batch: ReadResult, config: Config) -> Accounted:
     ledger = build_ledger(
         batch.billing,
         catalogue=HardwareCatalogue.bundled(),
-        grid=GridData.bundled(),
+        grid=run_grid(config, batch.billing),
         model=PowerModel.default().with_overrides(config.power_model),
         pue_overrides=config.pue_overrides,
+        instruments=grid_settings.instruments(config.grid),
     )
     tie_out = TieOut.of(batch.inputs, ControlTotals.of(ledger), ControlTotals.of(batch.quarantine))
     return Accounted(ledger, batch.quarantine, tie_out, _summary(ledger, batch.quarantine, tie_out))
+
+
+def run_grid(config: Config, billing: pd.DataFrame) -> GridData:
+    """The grid data of a run: bundled, plus the configured data-portal files, plus live values for the
+    zones and period of ``billing`` when a live source is configured (failures fall back, flagged)."""
+    grid = grid_settings.grid_data(config.grid)
+    if config.grid.live == "none" or billing.empty:
+        return grid
+    pairs = billing[["ProviderName", "RegionId"]].dropna().drop_duplicates()
+    infos = (grid.region_info(p, r) for p, r in pairs.itertuples(index=False))
+    zones = sorted({info.grid_zone for info in infos if info is not None and info.grid_zone})
+    return grid_settings.with_live(grid, config.grid, zones, billing["ChargePeriodStart"].min(), billing["ChargePeriodEnd"].max())
 
 
 def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:

@@ -83,7 +83,7 @@ LEDGER_EXTRA_COLUMNS: tuple[Column, ...] = (
     Column("x_EnergyKwhHigh", "float64", False, "High end of facility energy, kWh."),
     Column("x_GridZone", "string", True, "Electricity Maps zone key the line's region draws from."),
     Column("x_CarbonIntensity", "float64", True, "Location-based grid intensity over the line's hours, gCO2e/kWh."),
-    Column("x_IntensityBasis", "string", True, "hourly | hourly_proxy_year | annual_zone | world_average."),
+    Column("x_IntensityBasis", "string", True, "hourly | hourly_proxy_year | annual_zone | annual_country | annual_region | world_average."),
     Column("x_IntensityYear", "Int64", True, "Data year of the intensity used (differs from the line's year for proxies)."),
     Column("x_IntensitySource", "string", True, "Dataset the intensity comes from."),
     Column("x_Co2eKg", "float64", False, "Location-based operational emissions: x_EnergyKwh * x_CarbonIntensity / 1000, kgCO2e."),
@@ -93,7 +93,7 @@ LEDGER_EXTRA_COLUMNS: tuple[Column, ...] = (
     Column("x_MarketBasis", "string", True, "How the market-based figure was derived."),
     Column("x_EmbodiedCo2eKg", "float64", False, "Amortised manufacturing emissions of the hardware share, kgCO2e."),
     Column("x_EmbodiedSource", "string", True, "Embodied-emissions coefficient and lifetime used."),
-    Column("x_EstimateBasis", "string", False, "modelled | measured | unmapped | no_energy_model | non_usage."),
+    Column("x_EstimateBasis", "string", False, "modelled | measured | calibrated (modelled x a telemetry-derived factor) | unmapped | no_energy_model | non_usage."),
     Column("x_EstimateNote", "string", True, "Why the basis is what it is (e.g. 'Tax line: no energy')."),
     Column("x_HardwareSource", "string", True, "Catalogue source ids of the hardware profile."),
     Column("x_Utilisation", "float64", True, "Utilisation assumed for the power model (0..1)."),
@@ -121,7 +121,7 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
 )
 
 #: The estimate bases a ledger row may carry.
-ESTIMATE_BASES = ("modelled", "measured", "unmapped", "no_energy_model", "non_usage")
+ESTIMATE_BASES = ("modelled", "measured", "calibrated", "unmapped", "no_energy_model", "non_usage")
 
 
 class SchemaError(ValueError):

@@ -28,9 +28,8 @@ from carbonledger.controls import ZERO, TieOut, exact_total, format_decimal
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
+from intensity.market import market_intensity
 
-_MARKET_NONE = "no contractual instruments configured: equals location-based"
-_MARKET_CFE_PREFIX = "location-based x (1 - provider hourly-matched carbon-free-energy share: "
 
 
 def build_ledger(
@@ -40,8 +39,13 @@ def build_ledger(
     grid: GridData,
     model: PowerModel,
     pue_overrides: Mapping[str, float] | None = None,
+    instruments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Estimate energy and emissions for every line of a canonical billing frame."""
+    """Estimate energy and emissions for every line of a canonical billing frame.
+
+    ``instruments``: contractual instruments (PPAs, RECs; ``intensity.market.load_instruments``) for
+    the market-based figure; without them it is the provider's carbon-free-energy share, else location-based.
+    """
     schema.validate(billing, schema.BILLING_COLUMNS, "billing frame entering the ledger")
     ledger = billing.copy()
     n = len(ledger)
@@ -96,13 +100,11 @@ def build_ledger(
     for suffix in ("", "Low", "High"):
         ledger[f"x_Co2eKg{suffix}"] = ledger[f"x_EnergyKwh{suffix}"].to_numpy() * intensity_g_per_kwh / 1000.0
 
-    cfe = grid_cols["x_CfeFraction"].to_numpy(dtype="float64")
-    has_cfe = energetic & ~np.isnan(cfe)
-    ledger["x_Co2eKgMarket"] = np.where(has_cfe, ledger["x_Co2eKg"].to_numpy() * (1.0 - np.nan_to_num(cfe)), ledger["x_Co2eKg"].to_numpy())
-    market_basis = pd.Series(pd.NA, index=ledger.index, dtype="string")
-    market_basis[energetic] = _MARKET_NONE
-    market_basis[has_cfe] = _MARKET_CFE_PREFIX + grid_cols["x_CfeSource"][has_cfe].astype("string") + ")"
-    ledger["x_MarketBasis"] = market_basis
+    market = market_intensity(grid, ledger["ProviderName"], ledger["RegionId"], ledger["ChargePeriodStart"],
+                              grid_cols["x_CarbonIntensity"].fillna(0.0), grid_cols["x_CfeFraction"],
+                              grid_cols["x_CfeSource"], instruments)
+    ledger["x_Co2eKgMarket"] = np.where(energetic, ledger["x_EnergyKwh"].to_numpy() * market["market_g_per_kwh"].to_numpy() / 1000.0, 0.0)
+    ledger["x_MarketBasis"] = market["x_MarketBasis"].where(energetic)
 
     ledger["x_EmbodiedCo2eKg"] = np.where(modelled, hw["embodied_kg_per_hour"].fillna(0.0).to_numpy() * hours, 0.0)
     ledger["x_EmbodiedSource"] = hw["x_EmbodiedSource"].where(modelled)
@@ -180,8 +182,8 @@ def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -
     currencies = tie_out.currencies
     single = currencies[0] if len(currencies) == 1 else None
     compute_like = ~ledger["x_UsageKind"].isin(["storage", "network"]).fillna(False)
-    compute = ledger["x_EstimateBasis"].isin(["modelled", "unmapped", "measured"]) & compute_like
-    estimated = ledger["x_EstimateBasis"].isin(["modelled", "measured"]) & compute_like
+    compute = ledger["x_EstimateBasis"].isin(["modelled", "unmapped", "measured", "calibrated"]) & compute_like
+    estimated = ledger["x_EstimateBasis"].isin(["modelled", "measured", "calibrated"]) & compute_like
     coverage = {}
     for cur in currencies:
         in_cur = ledger["BillingCurrency"] == cur

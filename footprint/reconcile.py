@@ -147,8 +147,10 @@ def resource_key(values: pd.Series) -> pd.Series:
 
 
 def _lines(ledger: pd.DataFrame, gpu_it_kwh: pd.Series) -> pd.DataFrame:
-    """The modelled lines with their numeric period and modelled GPU share."""
+    """The modelled compute lines (not storage or network) with their numeric period and modelled GPU share."""
     modelled = ledger["x_EstimateBasis"] == "modelled"
+    if "x_UsageKind" in ledger.columns:
+        modelled &= ledger["x_UsageKind"] == "compute"
     lines = ledger.loc[modelled].copy()
     lines["gpu_it_kwh"] = gpu_it_kwh.reindex(lines.index).fillna(0.0).clip(upper=lines["x_ItEnergyKwh"])
     lines["start_ns"] = lines["ChargePeriodStart"].array.as_unit("ns").asi8

@@ -31,13 +31,16 @@ INTENSITY_BASIS_LABELS = {
     "hourly": "hourly: the zone's intensity in the same hours",
     "hourly_proxy_year": "hourly, proxy year: the zone's hourly profile of another data year",
     "annual_zone": "annual zone average",
+    "annual_country": "annual country average (region given only as a country or multi-region)",
+    "annual_region": "annual factor of the region (Cloud Carbon Footprint; zone unknown)",
     "world_average": "world average (zone unknown)",
     NONE_LABEL: "none needed (no energy estimate on the line)",
 }
 
 ESTIMATE_BASIS_LABELS = {
     "modelled": "modelled: hardware power model × usage hours × PUE",
-    "measured": "measured energy",
+    "measured": "measured energy (on-node telemetry)",
+    "calibrated": "modelled × a factor calibrated on measured lines of the same kind",
     "unmapped": "unmapped: compute without a hardware profile (no estimate)",
     "no_energy_model": "usage without an energy model (e.g. storage, network)",
     "non_usage": "not usage (tax, credit, purchase, adjustment)",

@@ -70,3 +70,21 @@ def test_no_sources_is_a_clear_error(tmp_path):
 
     with pytest.raises(UsageError, match="no billing sources"):
         estimate([], "auto", tmp_path, Config())
+
+
+def test_configured_ppa_lowers_market_based_only_where_it_applies(tmp_path):
+    (tmp_path / "ppas.csv").write_text(
+        "provider,region,start,end,instrument,covered_fraction,g_per_kwh,source\n"
+        "aws,us-east-1,2026-11-01,2026-12-01,wind PPA,0.5,0,contract 2026-001\n")
+    (tmp_path / "config.yaml").write_text("grid:\n  contractual_instruments: ppas.csv\n")
+    config = Config.load(tmp_path / "config.yaml")
+    demo = Config.demo()
+    plain, _ = estimate([s.path for s in demo.sources], "auto", tmp_path / "plain", report=False)
+    with_ppa, _ = estimate([s.path for s in demo.sources], "auto", tmp_path / "ppa", config, report=False)
+    before, after = plain.ledger, with_ppa.ledger
+    covered = (after["ProviderName"] == "aws") & (after["RegionId"] == "us-east-1") & (after["x_EnergyKwh"] > 0)
+    assert covered.any()
+    pd.testing.assert_series_equal(after["x_Co2eKg"], before["x_Co2eKg"])           # location-based untouched
+    assert after.loc[covered, "x_Co2eKgMarket"].to_numpy() == pytest.approx(0.5 * before.loc[covered, "x_Co2eKg"].to_numpy())
+    assert after.loc[covered, "x_MarketBasis"].str.contains("wind PPA").all()
+    pd.testing.assert_series_equal(after.loc[~covered, "x_Co2eKgMarket"], before.loc[~covered, "x_Co2eKgMarket"])
