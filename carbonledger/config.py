@@ -42,10 +42,21 @@ class Source:
     path: Path
     format: str = "auto"
     name: str = ""
+    s3: "S3Source | None" = None
 
     def __post_init__(self) -> None:
         if not self.name:
-            object.__setattr__(self, "name", source_name(Path(self.path)))
+            object.__setattr__(self, "name", source_name(Path(self.s3.uri.rstrip("/")) if self.s3 else Path(self.path)))
+
+
+@dataclass(frozen=True)
+class S3Source:
+    """Where an S3 delivery source lives; its ``Source.path`` is the local cache it is fetched into."""
+
+    uri: str
+    endpoint_url: str | None = None
+    profile: str | None = None
+    region: str | None = None
 
 
 def source_name(path: Path) -> str:
@@ -123,7 +134,15 @@ def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
     if name and not _NAME.match(name):
         raise ConfigError(f"{path}: sources[{index}].name {name!r} must be lowercase letters, digits and '_', "
                           "starting with a letter (it names the source's Dagster asset)")
-    return Source(base / str(raw["path"]), fmt, name)
+    location = str(raw["path"])
+    if location.startswith("s3://"):
+        s3 = S3Source(location, *(str(raw[k]) if raw.get(k) else None for k in ("endpoint_url", "profile", "region")))
+        cache = raw.get("cache_dir") or f".carbonledger-cache/s3/{name or source_name(Path(location.rstrip('/')))}"
+        return Source(base / str(cache), fmt, name, s3)
+    unknown = sorted(set(raw) & {"endpoint_url", "profile", "region", "cache_dir"})
+    if unknown:
+        raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3:// sources take")
+    return Source(base / location, fmt, name)
 
 
 def _check_unique_names(sources: tuple[Source, ...], path: Path) -> None:

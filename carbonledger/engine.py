@@ -28,6 +28,7 @@ from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import InputFormatError, UsageError
 from connectors import ReadResult, read_billing
+from connectors.s3_delivery import fetch_deliveries, s3_client
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
@@ -65,7 +66,22 @@ def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> 
     """Read every configured source (each with its own format) into one canonical batch."""
     if not sources:
         raise UsageError("no billing sources given: name input files or configure 'sources'")
-    return combine_batches([read_billing([s.path], s.format, project_tag_keys=tuple(project_tag_keys)) for s in sources])
+    return combine_batches([read_billing(source_inputs(s), s.format, project_tag_keys=tuple(project_tag_keys))
+                            for s in sources])
+
+
+def source_inputs(source: Source) -> list[Path]:
+    """What to read for a source: its path, or for an S3 source the latest deliveries fetched into its cache."""
+    if source.s3 is None:
+        return [source.path]
+    client = s3_client(endpoint_url=source.s3.endpoint_url, profile=source.s3.profile, region=source.s3.region)
+    fetched = fetch_deliveries(source.s3.uri, source.path, client=client)
+    log.info("%s: %d deliveries (%d objects downloaded, %d superseded files removed)", source.s3.uri,
+             len(fetched.deliveries), len(fetched.downloaded), len(fetched.removed))
+    if not fetched.files:
+        raise UsageError(f"{source.s3.uri}: no billing deliveries found (expected CUR manifests or Data Exports "
+                         "metadata under this prefix)")
+    return fetched.files
 
 
 def combine_batches(results: Sequence[ReadResult]) -> ReadResult:

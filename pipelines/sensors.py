@@ -1,6 +1,8 @@
 """The delivery sensor: request the daily partitions that new or restated billing files touch.
 
-Dagster wiring only. The cursor holds each source's file snapshot (``connectors.changes``); a tick
+Dagster wiring only. S3 sources are fetched into their local cache first (only new or restated
+deliveries download; superseded parts are removed). The cursor holds each source's file snapshot
+(``connectors.changes``); a tick
 compares the current snapshot with it, reads just the charge-period-start column of the changed
 files, and requests one run of the daily job per affected day (clipped to the pipeline's
 partitions). The first tick records a baseline and requests nothing: backfilling history is an
@@ -14,6 +16,7 @@ import json
 
 import dagster as dg
 
+from carbonledger import engine
 from connectors.changes import DeliveryState
 from pipelines.resources import CarbonLedgerConfig
 
@@ -27,6 +30,9 @@ def build_delivery_sensor(job_name: str) -> dg.SensorDefinition:
                description="Runs the daily job for each day that new or restated billing files cover.")
     def billing_delivery_sensor(context: dg.SensorEvaluationContext, carbonledger: CarbonLedgerConfig):
         config = carbonledger.create()
+        for source in config.sources:
+            if source.s3 is not None:
+                engine.source_inputs(source)      # fetch new or restated S3 deliveries into the local cache
         previous = DeliveryState.from_json(context.cursor) if context.cursor else None
         current = DeliveryState.scan(config.sources, previous)
         context.update_cursor(current.to_json())

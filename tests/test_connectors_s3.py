@@ -437,3 +437,30 @@ def test_missing_credentials_and_profile(monkeypatch, endpoint):
         discover_deliveries("s3://billing/cur", client=s3_client(endpoint_url=endpoint))
     with pytest.raises(ConfigError, match=r"^AWS profile 'finance' not found"):
         s3_client(profile="finance")
+
+
+def test_configured_s3_source_is_fetched_into_its_cache_and_read(endpoint, client, bucket, tmp_path):
+    from carbonledger.config import Config
+    from carbonledger.engine import read_sources
+
+    legacy_two_months(client, bucket)
+    (tmp_path / "carbonledger.yaml").write_text(
+        f"sources:\n  - path: s3://{bucket}/cur\n    format: aws-cur\n    endpoint_url: {endpoint}\n")
+    config = Config.load(tmp_path / "carbonledger.yaml")
+    [source] = config.sources
+    assert source.name == "cur" and source.s3 is not None and source.path == tmp_path / ".carbonledger-cache/s3/cur"
+    batch = read_sources(config.sources, config.project_tag_keys)
+    assert batch.inputs.rows == len(raw_rows(KOKU_2000)) + len(raw_rows(KOKU_NOK))
+    assert batch.inputs.cost("USD") == raw_total(KOKU_2000)
+    assert all(Path(f).is_relative_to(source.path) for f in batch.files)
+    again = read_sources(config.sources, config.project_tag_keys)            # cached: same rows, nothing new
+    assert again.inputs == batch.inputs
+
+
+def test_s3_only_keys_on_a_local_source_are_a_config_error(tmp_path):
+    from carbonledger.config import Config
+    from carbonledger.errors import ConfigError
+
+    (tmp_path / "carbonledger.yaml").write_text("sources:\n  - path: exports\n    endpoint_url: http://x\n")
+    with pytest.raises(ConfigError, match=r"sources\[0\] has endpoint_url, which only s3:// sources take"):
+        Config.load(tmp_path / "carbonledger.yaml")
