@@ -1,6 +1,7 @@
 """The ``carbonledger`` command line: argument parsing and printing only; work is delegated.
 
-Subcommands: ``demo``, ``run``, ``estimate``, ``hardware``, ``workload`` (see README.md). Errors a
+Subcommands: ``demo``, ``run``, ``estimate``, ``collect``, ``report``, ``recommend``, ``statement``,
+``hardware``, ``workload`` (see README.md). Errors a
 user can cause print one clear line to stderr and exit with the code documented in
 ``carbonledger.errors``; no tracebacks.
 """

@@ -29,7 +29,7 @@ from carbonledger.config import Source
 from carbonledger.errors import InputFormatError
 from connectors.detect import format_of_columns
 from connectors.discover import billing_files
-from connectors.rawfile import is_parquet, read_header
+from connectors.rawfile import is_json_lines, is_parquet, read_header, read_raw
 
 #: Snapshot of one source: file path → [size in bytes, modification time in ns].
 Snapshot = dict[str, list[int]]
@@ -78,6 +78,8 @@ def charge_days(path: str | Path, fmt: str = "auto") -> set[dt.date]:
 def _read_column(path: Path, column: str) -> pd.Series:
     if is_parquet(path):
         table = pq.read_table(path, columns=[column])
+    elif is_json_lines(path):      # nested records: flattened by the raw reader, then one column kept
+        table = read_raw(path).table.select([column])
     else:
         table = pv.read_csv(
             path,

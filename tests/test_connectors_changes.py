@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from conftest import FIXTURES
 from carbonledger.config import DEMO_DATA_DIR, Source
 from carbonledger.errors import InputFormatError
 from connectors import read_billing
@@ -53,3 +54,9 @@ def test_unchanged_files_are_not_reread_and_changes_mark_old_and_new_days(tmp_pa
     (tmp_path / "a.csv").write_text(header + "2026-11-09T01:00:00Z,2026-11-09T02:00:00Z,1,USD,Usage,AWS\n")
     restated = DeliveryState.scan(sources, first)
     assert sorted(restated.changed_since(first)) == ["2026-11-02", "2026-11-09"]
+
+
+def test_charge_days_of_a_gcp_json_lines_export():
+    jsonl = next((FIXTURES / "billing" / "gcp").glob("*.jsonl*"))
+    rows = read_billing([jsonl]).billing["ChargePeriodStart"]
+    assert charge_days(jsonl) == set(rows.dt.floor("D").dt.date)
