@@ -154,6 +154,17 @@ def run_grid(config: Config, billing: pd.DataFrame) -> GridData:
     return grid_settings.with_live(grid, config.grid, zones, billing["ChargePeriodStart"].min(), billing["ChargePeriodEnd"].max())
 
 
+def hourly_intensity(result: Accounted, day: dt.date, config: Config) -> pd.DataFrame:
+    """The hourly intensity of the day in every zone with hourly data that the day's ledger draws on
+    (index ``datetime_utc``, one column per zone): what the day's lines were accounted with."""
+    grid = run_grid(config, result.ledger)
+    zones = sorted(set(result.ledger["x_GridZone"].dropna()) & set(grid.hourly_zones))
+    start = pd.Timestamp(day, tz="UTC")
+    if not zones:
+        return pd.DataFrame(index=pd.date_range(start, periods=24, freq="h", name="datetime_utc"))
+    return grid.hourly_table(zones, start, start + pd.Timedelta(days=1))
+
+
 def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:
     """The ledger's summary plus the usage tie-out per unit (exact decimal strings, like cost)."""
     summary = summarise(ledger, quarantine, tie_out)

@@ -2,7 +2,8 @@
 
 Layers (PUDL-style names): ``raw_billing__<source>`` (one per configured source: the day's rows as
 read, with the day's control totals), ``core_carbon__ledger`` (every source's rows accounted, with
-a blocking tie-out check), ``out_carbon__daily_report`` (files for the day) and
+a blocking tie-out check), ``core_grid__hourly_intensity`` (the hours of intensity the day used,
+checked for gaps, range and spikes), ``out_carbon__daily_report`` (files for the day) and
 ``out_carbon__period_report`` (all days).
 """
 
@@ -17,10 +18,12 @@ from carbonledger.config import Source
 from carbonledger.engine import Accounted
 from carbonledger.errors import ConfigError
 from connectors import ReadResult
+from intensity.checks import check_intensity
 from pipelines.resources import CarbonLedgerConfig
 from reports.markdown import headline_markdown
 
 TIE_OUT_CHECK = "ties_out"
+INTENSITY_CHECK = "intensity_complete"
 RAW_PREFIX = "raw_billing__"
 
 
@@ -81,6 +84,21 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
                       "cost_by_currency": dg.MetadataValue.json(s["cost_by_currency"])},
         )
 
+    @dg.asset(
+        partitions_def=daily,
+        group_name="carbon",
+        kinds={"pandas"},
+        check_specs=[dg.AssetCheckSpec(INTENSITY_CHECK, asset="core_grid__hourly_intensity",
+                                       description="every hour present, values in range, no isolated spikes")],
+    )
+    def core_grid__hourly_intensity(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig, core_carbon__ledger: Accounted):
+        """The hourly grid intensity the day's lines were accounted with, per zone they draw on."""
+        frame = engine.hourly_intensity(core_carbon__ledger, dt.date.fromisoformat(context.partition_key), carbonledger.create())
+        problems = check_intensity(frame) if len(frame.columns) else []
+        yield dg.Output(frame, metadata={"zones": len(frame.columns), "hours": len(frame)})
+        yield dg.AssetCheckResult(check_name=INTENSITY_CHECK, passed=not problems, severity=dg.AssetCheckSeverity.WARN,
+                                  metadata={"problems": dg.MetadataValue.json(problems)})
+
     @dg.asset(partitions_def=daily, group_name="reports")
     def out_carbon__daily_report(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig, core_carbon__ledger: Accounted) -> dg.MaterializeResult:
         """ledger.parquet, quarantine.parquet, summary.json, report.html and CSV extracts for the day."""
@@ -110,4 +128,4 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
             "co2e_kg": s["co2e_kg"], "energy_kwh": s["energy_kwh"],
         })
 
-    return [*raw_assets, core_carbon__ledger, out_carbon__daily_report, out_carbon__period_report]
+    return [*raw_assets, core_carbon__ledger, core_grid__hourly_intensity, out_carbon__daily_report, out_carbon__period_report]

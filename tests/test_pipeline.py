@@ -11,7 +11,8 @@ import pandas as pd
 
 from carbonledger.cli import main
 from carbonledger.config import Config
-from pipelines.assets import TIE_OUT_CHECK, build_assets
+from intensity import GridData
+from pipelines.assets import INTENSITY_CHECK, TIE_OUT_CHECK, build_assets
 from pipelines.definitions import DAILY_JOB, build_definitions
 from pipelines.resources import CarbonLedgerConfig
 from pipelines.runner import run_days
@@ -24,7 +25,7 @@ def test_definitions_load_with_schedule_and_blocking_check():
     schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
     assert schedule.cron_schedule == "0 6 * * *"
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"raw_billing__aws_cur", "raw_billing__focus", "core_carbon__ledger", "out_carbon__daily_report", "out_carbon__period_report"}
+    assert keys == {"raw_billing__aws_cur", "raw_billing__focus", "core_carbon__ledger", "core_grid__hourly_intensity", "out_carbon__daily_report", "out_carbon__period_report"}
     checks = defs.resolve_asset_graph().asset_check_keys
     assert any(c.name == TIE_OUT_CHECK for c in checks)
 
@@ -44,6 +45,10 @@ def test_one_partition_materialises_in_process_and_ties_out(tmp_path):
     assert summary["rows_in"] == summary["rows_ledger"] + summary["rows_quarantined"]
     starts = ledger["ChargePeriodStart"]
     assert (starts >= pd.Timestamp("2026-11-03", tz="UTC")).all() and (starts < pd.Timestamp("2026-11-04", tz="UTC")).all()
+    [intensity] = [e for e in result.get_asset_check_evaluations() if e.check_name == INTENSITY_CHECK]
+    assert intensity.passed, intensity.metadata["problems"].value
+    hourly = result.output_for_node("core_grid__hourly_intensity")
+    assert len(hourly) == 24 and set(hourly.columns) == set(ledger["x_GridZone"].dropna()) & set(GridData.bundled().hourly_zones)
     [report] = [m for m in result.get_asset_materialization_events() if m.asset_key.path[-1] == "out_carbon__daily_report"]
     preview = report.materialization.metadata["preview"].value
     assert preview.startswith("### Day 2026-11-03") and f"{summary['rows_in']:,} rows in" in preview and "ties out" in preview
