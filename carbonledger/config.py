@@ -25,7 +25,7 @@ DEMO_END_DATE = dt.date(2026, 11, 7)
 BILLING_FORMATS = ("auto", "focus", "aws-cur", "aws-cur2", "gcp", "azure")
 DEFAULT_PROJECT_TAG_KEYS = ("project", "project-name", "project_name", "application", "app")
 
-_KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides", "grid"}
+_KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides", "grid", "policy"}
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -77,6 +77,7 @@ class Config:
     power_model: dict[str, Any] = field(default_factory=dict)
     pue_overrides: dict[str, float] = field(default_factory=dict)
     grid: GridSettings = field(default_factory=GridSettings)
+    policy: Path | None = None
 
     def source(self, name: str) -> Source:
         """The configured source called ``name``."""
@@ -119,6 +120,7 @@ class Config:
             power_model=dict(raw.get("power_model") or {}),
             pue_overrides={str(k): _float(v, path, f"pue_overrides.{k}") for k, v in (raw.get("pue_overrides") or {}).items()},
             grid=GridSettings.from_mapping(raw.get("grid"), base, str(path)),
+            policy=base / str(raw["policy"]) if raw.get("policy") else None,
         )
 
 

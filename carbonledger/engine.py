@@ -32,6 +32,7 @@ from connectors.s3_delivery import fetch_deliveries, s3_client
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
+from footprint.audit import load_policy, policy_violations, region_audit, tie_out_report
 from footprint.recommend import recommend
 from intensity import GridData
 from intensity import settings as grid_settings
@@ -180,7 +181,7 @@ def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) ->
 
 
 def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, pages: bool = False,
-                  title: str | None = None) -> Outputs:
+                  title: str | None = None, policy: Path | None = None) -> Outputs:
     """Write the ledger, quarantine, summary, (optionally) the report and, with ``pages``, the project pages and
     ``recommendations.csv`` (also summarised in the report), each atomically."""
     out_dir = Path(out_dir)
@@ -188,15 +189,29 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, page
     quarantine_path = io.write_parquet(out_dir / "quarantine.parquet", result.quarantine)
     summary_path = io.write_json(out_dir / "summary.json", result.summary)
     paths = None
-    recommendations = None
-    if pages:   # the period / estimate report: recommendations beside the project pages
+    recommendations = audit = None
+    if pages:   # the period / estimate report: recommendations and the audit beside the project pages
         recommendations = recommend(result.ledger, GridData.bundled())
         io.write_csv(out_dir / "recommendations.csv", recommendations)
+        audit = audit_tables(result, policy)
+        for name, table in audit.items():
+            io.write_csv(out_dir / f"{name}.csv", table)
     if report:
         paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report",
-                             recommendations=recommendations)
+                             recommendations=recommendations, audit=audit)
     site = write_project_pages(result.ledger, out_dir) if pages else None
     return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
+
+
+def audit_tables(result: Accounted, policy: Path | None = None) -> dict[str, pd.DataFrame]:
+    """``tie_out_by_source`` (rows and cost per file, account, day and currency, with coverage by basis),
+    ``region_audit`` (each resource's regions per bill and tags) and, with a policy file,
+    ``policy_violations`` (with the cost and emissions at stake)."""
+    tables = {"tie_out_by_source": tie_out_report(result.ledger, result.quarantine),
+              "region_audit": region_audit(result.ledger)}
+    if policy is not None:
+        tables["policy_violations"] = policy_violations(result.ledger, load_policy(policy))
+    return tables
 
 
 def read_ledger(ledger_dir: Path) -> pd.DataFrame:
@@ -255,7 +270,7 @@ def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Conf
     log.info("read %d rows (%d quarantined); building the ledger", batch.inputs.rows, len(batch.quarantine))
     result = account(batch, config)
     result.tie_out.check("estimate")
-    return result, write_outputs(result, out_dir, report=report, pages=report)
+    return result, write_outputs(result, out_dir, report=report, pages=report, policy=config.policy)
 
 
 def combine_daily(out_dir: Path) -> Accounted | None:

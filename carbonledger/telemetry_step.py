@@ -107,6 +107,6 @@ def estimate_with_telemetry(
     telemetry = read_telemetry(telemetry_paths, telemetry_format, local_tz=local_tz, labels=labels)
     log.info("read %d telemetry intervals (%d problems); reconciling", len(telemetry.samples), len(telemetry.problems))
     result, rec = apply_telemetry(result, telemetry, config)
-    outputs = write_outputs(result, out_dir, report=report, pages=report)
+    outputs = write_outputs(result, out_dir, report=report, pages=report, policy=config.policy)
     write_findings(rec, telemetry, out_dir)
     return result, outputs

@@ -118,7 +118,8 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
         period = engine.combine_daily(config.out_dir)
         if period is None:
             raise dg.Failure(f"no daily ledgers under {config.out_dir / 'daily'}: materialise out_carbon__daily_report first")
-        out = engine.write_outputs(period, config.out_dir, pages=True, title="carbonledger emissions report")
+        out = engine.write_outputs(period, config.out_dir, pages=True, policy=config.policy,
+                                   title="carbonledger emissions report")
         s = period.summary
         return dg.MaterializeResult(metadata={
             "preview": dg.MetadataValue.md(headline_markdown(s, title=f"{s['period_start']} to {s['period_end']}")),

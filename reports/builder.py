@@ -75,7 +75,7 @@ class ReportPaths:
 
 def write_report(
     ledger: pd.DataFrame, summary: Mapping[str, Any], out_dir: Path, *, title: str = "carbonledger emissions report",
-    recommendations: pd.DataFrame | None = None,
+    recommendations: pd.DataFrame | None = None, audit: Mapping[str, pd.DataFrame] | None = None,
 ) -> ReportPaths:
     """Write ``out_dir/report.html`` and, for every breakdown, ``<table>.csv`` and ``<table>.parquet``,
     plus ``breakdowns.xlsx`` (a sheet per breakdown), each atomically."""
@@ -86,7 +86,7 @@ def write_report(
     parquets = {name: io.write_parquet(out_dir / f"{name}.parquet", table) for name, table in tables.items()}
     workbook = io.write_atomic(out_dir / "breakdowns.xlsx", lambda tmp: _write_workbook(tmp, tables))
     html = io.write_text(out_dir / "report.html",
-                         render_html(ledger, summary, tables, title=title, recommendations=recommendations))
+                         render_html(ledger, summary, tables, title=title, recommendations=recommendations, audit=audit))
     return ReportPaths(html=html, csvs=csvs, parquets=parquets, workbook=workbook)
 
 
@@ -97,14 +97,15 @@ def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
 
 
 def render_html(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str,
-                recommendations: pd.DataFrame | None = None) -> str:
+                recommendations: pd.DataFrame | None = None, audit: Mapping[str, pd.DataFrame] | None = None) -> str:
     """The report as one HTML string."""
-    context = build_context(ledger, summary, tables, title=title, recommendations=recommendations)
+    context = build_context(ledger, summary, tables, title=title, recommendations=recommendations, audit=audit)
     return environment().get_template("report.html.j2").render(**context)
 
 
 def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapping[str, pd.DataFrame], *, title: str,
-                  recommendations: pd.DataFrame | None = None) -> dict[str, Any]:
+                  recommendations: pd.DataFrame | None = None,
+                  audit: Mapping[str, pd.DataFrame] | None = None) -> dict[str, Any]:
     """Everything the template shows, computed from the ledger's breakdown tables and the run summary."""
     return {
         "title": title,
@@ -129,6 +130,8 @@ def build_context(ledger: pd.DataFrame, summary: Mapping[str, Any], tables: Mapp
         ],
         "kpis": _kpis(ledger),
         "recommendations": _recommendations(recommendations),
+        "reconciliation": _reconciliation(summary),
+        "audit": _audit(audit),
         "unmapped": _unmapped(summary),
         "methodology": _methodology(ledger, tables["by_basis"]),
         "attribution": ELECTRICITY_MAPS_ATTRIBUTION,
@@ -279,6 +282,41 @@ def _recommendations(recommendations: pd.DataFrame | None) -> dict[str, Any] | N
          "cost": "unknown" if pd.isna(r.cost_delta) else units.money(r.cost_delta, r.cost_currency),
          "caveats": r.caveats}
         for r in top.itertuples(index=False)]}
+
+
+def _reconciliation(summary: Mapping[str, Any]) -> dict[str, str] | None:
+    """Measured vs modelled energy, when the run reconciled telemetry."""
+    if "telemetry_energy_kwh" not in summary:
+        return None
+    block = summary.get("reconciliation") or {}
+    return {"measured": units.energy(summary["telemetry_energy_kwh"]),
+            "matched": units.energy(summary["telemetry_matched_kwh"]),
+            "unmatched": units.energy(summary["telemetry_unmatched_kwh"]),
+            "problems": units.number(block.get("telemetry_problems"))}
+
+
+def _audit(audit: Mapping[str, pd.DataFrame] | None) -> dict[str, Any] | None:
+    """Tie-out per source, region mismatches and policy violations, as formatted rows."""
+    if audit is None:
+        return None
+    sources = audit["tie_out_by_source"].groupby(["source_file", "currency"], as_index=False).agg(
+        rows_ledger=("rows_ledger", "sum"), rows_quarantined=("rows_quarantined", "sum"),
+        cost_ledger=("cost_ledger", "sum"), cost_quarantined=("cost_quarantined", "sum"))
+    mismatches = audit["region_audit"][audit["region_audit"]["mismatch"]]
+    violations = audit.get("policy_violations")
+    return {
+        "sources": [{"file": Path(str(r.source_file)).name, "rows": f"{units.number(r.rows_ledger)} + {units.number(r.rows_quarantined)}",
+                     "cost": f"{units.money(r.cost_ledger, r.currency)} + {units.money(r.cost_quarantined, r.currency)}"}
+                    for r in sources.head(TABLE_ROWS).itertuples(index=False)],
+        "sources_total": len(sources),
+        "mismatches": [{"resource": r.ResourceId, "project": r.x_Project, "detail": r.mismatch_detail,
+                        "co2e": units.mass(r.x_Co2eKg)} for r in mismatches.head(TABLE_ROWS).itertuples(index=False)],
+        "mismatches_total": len(mismatches),
+        "violations": None if violations is None else [
+            {"project": r.x_Project, "region": r.region, "rule": r.rule, "severity": r.severity,
+             "detail": r.detail, "cost": units.money(r.BilledCost, r.BillingCurrency), "co2e": units.mass(r.x_Co2eKg)}
+            for r in violations.head(TABLE_ROWS).itertuples(index=False)],
+    }
 
 
 def _unmapped(summary: Mapping[str, Any]) -> dict[str, Any]:

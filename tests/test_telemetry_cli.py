@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -71,3 +72,21 @@ def test_estimate_with_a_bad_telemetry_file_exits_3(tmp_path, capsys):
                  "--telemetry", str(SCENARIO / "bill_focus.csv")])
     assert code == EXIT_INPUT
     assert "not a telemetry format" in capsys.readouterr().err
+
+
+def test_report_has_reconciliation_and_audit_sections_with_a_policy(tmp_path, capsys):
+    import re
+
+    from carbonledger.cli import main
+
+    scenario = Path(__file__).resolve().parent / "fixtures" / "telemetry" / "scenario"
+    (tmp_path / "config.yaml").write_text(f"policy: {scenario / 'policy.yaml'}\n")
+    out = tmp_path / "out"
+    assert main(["estimate", str(scenario / "bill_focus.csv"), "--telemetry", str(scenario / "telemetry"),
+                 "--config", str(tmp_path / "config.yaml"), "--out", str(out)]) == 0
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (out / "report.html").read_text()))
+    assert "Reconciliation with telemetry" in text and "matched to billed lines" in text
+    assert "tags says aws:us-west-2 (bill: aws:us-east-1)" in text
+    assert "vision gcp:us-central1 residency violation" in text
+    for name in ("tie_out_by_source", "region_audit", "policy_violations"):
+        assert (out / f"{name}.csv").is_file()
