@@ -166,6 +166,12 @@ def _estimate_basis(
         "accelerator " + ledger["x_GpuModel"][no_power].fillna("?").astype("string")
         + " has no published power figure; set power_model.accelerator_w to model it"
     )
+    companion = is_usage & ~is_compute & ledger["x_InstanceType"].notna().to_numpy() & ledger["x_UsageHours"].isna().to_numpy()
+    note[companion] = (
+        "part of " + ledger["x_InstanceType"][companion].astype("string")
+        + " usage billed without instance-hours (e.g. a GCP RAM or bundled-GPU SKU): "
+          "its energy is counted once, on the line that carries the hours"
+    )
     basis[modelled] = "modelled"
     calibrated = modelled & ledger["x_CalibrationFactor"].notna().to_numpy()
     note[modelled] = "power model x instance-hours x PUE; utilisation assumed, not measured"

@@ -116,3 +116,13 @@ def test_summary_ties_out_and_reports_unmapped_cost(ledger):
     assert summary["coverage_cost_fraction"] == pytest.approx((compute_cost - 5.0) / compute_cost)
     assert summary["co2e_kg"] == pytest.approx(ledger["x_Co2eKg"].sum())
     assert summary["top_projects"][0]["name"] == "llm"
+
+
+def test_instance_line_without_hours_says_its_energy_is_on_the_line_with_hours():
+    billing = billing_rows([
+        {"ProviderName": "gcp", "x_InstanceType": "n2-standard-8", "RegionId": "us-central1",
+         "ServiceName": "Compute Engine", "ConsumedUnit": "gibibyte hour", "ConsumedQuantity": 32.0},
+    ])
+    ledger = build_ledger(billing, catalogue=HardwareCatalogue.bundled(), grid=GridData.bundled(), model=PowerModel.default())
+    assert ledger.loc[0, "x_EstimateBasis"] == "no_energy_model" and ledger.loc[0, "x_EnergyKwh"] == 0
+    assert "counted once, on the line that carries the hours" in ledger.loc[0, "x_EstimateNote"]
