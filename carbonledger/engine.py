@@ -34,6 +34,7 @@ from footprint.hardware import HardwareCatalogue
 from footprint.ledger import build_ledger, summarise
 from footprint.audit import load_policy, policy_violations, region_audit, tie_out_report
 from footprint.recommend import recommend
+from footprint.statement import carbon_statement
 from intensity import GridData
 from intensity import settings as grid_settings
 from reports import ReportPaths, SitePaths, write_project_pages, write_report
@@ -199,8 +200,18 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, page
     if report:
         paths = write_report(result.ledger, result.summary, out_dir, title=title or "carbonledger emissions report",
                              recommendations=recommendations, audit=audit)
-    site = write_project_pages(result.ledger, out_dir) if pages else None
+    site = None
+    if pages:
+        site = write_project_pages(result.ledger, out_dir, recommendations=recommendations,
+                                   statements=project_statements(result.ledger))
     return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
+
+
+def project_statements(ledger: pd.DataFrame) -> dict[str, str]:
+    """Each project's carbon statement over the whole ledger (projects with energy only)."""
+    energetic = ledger[ledger["x_EnergyKwh"] > 0]
+    return {str(project): carbon_statement(rows, str(project))
+            for project, rows in energetic.groupby(energetic["x_Project"].astype("string"), sort=True)}
 
 
 def audit_tables(result: Accounted, policy: Path | None = None) -> dict[str, pd.DataFrame]:
@@ -258,7 +269,9 @@ def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = No
     recommendations = recommend(ledger, GridData.bundled())
     io.write_csv(out_dir / "recommendations.csv", recommendations)
     report = write_report(ledger, summary, out_dir, title=title, recommendations=recommendations)
-    return summary, report, write_project_pages(ledger, out_dir, team=team)
+    site = write_project_pages(ledger, out_dir, team=team, recommendations=recommendations,
+                               statements=project_statements(ledger))
+    return summary, report, site
 
 
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *, report: bool = True) -> tuple[Accounted, Outputs]:

@@ -94,9 +94,11 @@ def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
         header = read_header(path)
         fmt = format_of_columns(header)
         if fmt is None:
+            # A quote left open in the header swallows line breaks: escape them, the error stays one line.
+            shown = ", ".join(h.replace("\r", "\\r").replace("\n", "\\n") for h in header[:8])
             raise InputFormatError(
                 path, f"columns match no known billing format (expected FOCUS or AWS CUR columns); header: "
-                f"{', '.join(header[:8])}{', ...' if len(header) > 8 else ''}",
+                f"{shown}{', ...' if len(header) > 8 else ''}",
             )
         _check_readable(fmt)
     raw = read_raw(path)

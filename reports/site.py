@@ -1,7 +1,8 @@
 """Per-project pages: a static site (``projects/index.html`` + one page per project) built from a ledger.
 
-Engineers open their project's page: headline figures with their range, emissions by day, and every
-resource the project billed (filterable in the page), each figure summed from ledger rows.
+Engineers open their project's page: headline figures with their range, emissions by day, every
+resource the project billed (filterable in the page), each figure summed from ledger rows, and,
+when the caller passes them, the project's recommendations and its carbon statement for a paper.
 ``team`` limits the site to one team's projects (the per-team bundle). Pages are self-contained
 (inline CSS and SVG); the only script is the resource filter, and every text from billing data is
 escaped by the template. What belongs here: choosing and aggregating what a project page shows.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,10 @@ def page_name(project: str) -> str:
 
 
 def write_project_pages(ledger: pd.DataFrame, out_dir: Path, *, team: str | None = None,
-                        org_report: str | None = "../report.html") -> SitePaths:
-    """Write ``out_dir/projects/index.html`` and one page per project (of ``team`` only, if given)."""
+                        org_report: str | None = "../report.html", recommendations: pd.DataFrame | None = None,
+                        statements: Mapping[str, str] | None = None) -> SitePaths:
+    """Write ``out_dir/projects/index.html`` and one page per project (of ``team`` only, if given),
+    each with the project's ``recommendations`` rows and its carbon statement (Markdown) when given."""
     frame = ledger if team is None else ledger[ledger["x_Team"] == team]
     projects = frame["x_Project"].astype("string").fillna(UNATTRIBUTED)
     site_dir = Path(out_dir) / "projects"
@@ -60,6 +64,8 @@ def write_project_pages(ledger: pd.DataFrame, out_dir: Path, *, team: str | None
     index_rows = []
     for project, rows in frame.groupby(projects, sort=True):
         context = _project_context(str(project), rows, org_report)
+        context["recommendations"] = _project_recommendations(recommendations, str(project))
+        context["statement"] = (statements or {}).get(str(project))
         pages[str(project)] = io.write_text(site_dir / page_name(str(project)),
                                             env.get_template("project.html.j2").render(**context))
         index_rows.append(context["index_row"])
@@ -104,6 +110,17 @@ def _project_context(project: str, rows: pd.DataFrame, org_report: str | None) -
                       "costs": "; ".join(units.money(float(v), cur) for cur, v in costs.items()),
                       "resources": len(resources)},
     }
+
+
+def _project_recommendations(recommendations: pd.DataFrame | None, project: str) -> list[dict[str, str]] | None:
+    if recommendations is None:
+        return None
+    own = recommendations[recommendations["project"] == project]
+    return [{"kind": r.kind, "instance_type": r.instance_type,
+             "change": f"{r.from_region} → {r.to_region}" if r.kind == "region" else r.caveats.split(" (")[0],
+             "saving": f"{units.mass(r.co2e_saving_kg)} ({units.percent(r.saving_fraction, 0)})",
+             "cost": "unknown" if pd.isna(r.cost_delta) else units.money(r.cost_delta, r.cost_currency),
+             "caveats": r.caveats} for r in own.itertuples(index=False)]
 
 
 def _resources(rows: pd.DataFrame) -> pd.DataFrame:

@@ -123,3 +123,22 @@ def test_report_shows_intensity_kpis_and_top_recommendations(ledger, tmp_path):
     assert f"{per_gpu_hour:,.3f}" in html and "kg CO2e per 1,000 EUR" in html
     assert "us-east-1 → eu-north-1" in html and "9.00 kg (90 %)" in html and "12.50 USD" in html
     assert "Top recommendations" not in write_report(ledger, summary_of(ledger), tmp_path / "plain").html.read_text()
+
+
+def test_project_page_shows_its_own_recommendations_and_statement(ledger, tmp_path):
+    from footprint.recommend import COLUMNS
+
+    recs = pd.DataFrame([
+        {"kind": "region", "project": "llm-train", "provider": "aws", "instance_type": "p4d.24xlarge",
+         "from_region": "us-east-1", "to_region": "eu-north-1", "co2e_saving_kg": 9.0, "saving_fraction": 0.9,
+         "cost_delta": None, "cost_currency": "USD", "caveats": "egress not included"},
+        {"kind": "region", "project": "vision", "provider": "aws", "instance_type": "g5.xlarge",
+         "from_region": "us-east-1", "to_region": "ca-central-1", "co2e_saving_kg": 1.0, "saving_fraction": 0.5,
+         "cost_delta": 1.0, "cost_currency": "USD", "caveats": "x"},
+    ], columns=list(COLUMNS))
+    site = write_project_pages(ledger, tmp_path, recommendations=recs,
+                               statements={"llm-train": "## Carbon statement: llm-train\n\n<b>1 kWh</b>"})
+    html = site.pages["llm-train"].read_text()
+    assert "us-east-1 → eu-north-1" in html and "ca-central-1" not in html and "unknown" in html
+    assert "## Carbon statement: llm-train" in html and "&lt;b&gt;1 kWh&lt;/b&gt;" in html
+    assert "Carbon statement" not in site.pages[UNATTRIBUTED].read_text()
