@@ -43,10 +43,22 @@ class Source:
     format: str = "auto"
     name: str = ""
     s3: "S3Source | None" = None
+    bigquery: "BigQuerySource | None" = None
 
     def __post_init__(self) -> None:
         if not self.name:
-            object.__setattr__(self, "name", source_name(Path(self.s3.uri.rstrip("/")) if self.s3 else Path(self.path)))
+            where = self.s3.uri.rstrip("/") if self.s3 else self.bigquery.table.split(".")[-1] if self.bigquery else self.path
+            object.__setattr__(self, "name", source_name(Path(where)))
+
+
+@dataclass(frozen=True)
+class BigQuerySource:
+    """A GCP billing export table read one UTC day at a time (by ``usage_start_time``, so late-exported
+    rows land on the day they were used); its ``Source.path`` caches each day's rows as Parquet."""
+
+    table: str
+    api_endpoint: str | None = None
+    project: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,9 +153,14 @@ def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
         s3 = S3Source(location, *(str(raw[k]) if raw.get(k) else None for k in ("endpoint_url", "profile", "region")))
         cache = raw.get("cache_dir") or f".carbonledger-cache/s3/{name or source_name(Path(location.rstrip('/')))}"
         return Source(base / str(cache), fmt, name, s3)
-    unknown = sorted(set(raw) & {"endpoint_url", "profile", "region", "cache_dir"})
+    if location.startswith("bigquery://"):
+        table = location.removeprefix("bigquery://")
+        bigquery = BigQuerySource(table, *(str(raw[k]) if raw.get(k) else None for k in ("api_endpoint", "project")))
+        cache = raw.get("cache_dir") or f".carbonledger-cache/bigquery/{name or source_name(Path(table.split('.')[-1]))}"
+        return Source(base / str(cache), "gcp" if fmt == "auto" else fmt, name, bigquery=bigquery)
+    unknown = sorted(set(raw) & {"endpoint_url", "profile", "region", "cache_dir", "api_endpoint", "project"})
     if unknown:
-        raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3:// sources take")
+        raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3:// or bigquery:// sources take")
     return Source(base / location, fmt, name)
 
 

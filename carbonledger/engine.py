@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from carbonledger import io, schema
 from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import InputFormatError, UsageError
 from connectors import ReadResult, read_billing
+from connectors.gcp_bigquery import read_billing_day
 from connectors.s3_delivery import fetch_deliveries, s3_client
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
@@ -72,8 +74,32 @@ def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> 
                             for s in sources])
 
 
+def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str]) -> ReadResult:
+    """One source's rows of one UTC day, with that day's control totals (the raw Dagster asset).
+
+    A BigQuery source queries just that day (by usage start) into ``<cache>/<day>.parquet`` and reads it;
+    file and S3 sources are read whole and the day selected.
+    """
+    if source.bigquery is None:
+        return select_day(read_sources([source], project_tag_keys), day)
+    bq = source.bigquery
+    raw = read_billing_day(bq.table, day, by="usage", project=bq.project, api_endpoint=bq.api_endpoint)
+    cached = io.write_atomic(Path(source.path) / f"{day.isoformat()}.parquet", lambda tmp: pq.write_table(raw.table, tmp))
+    log.info("bigquery:%s %s: %d rows", bq.table, day.isoformat(), raw.rows_read)
+    if raw.rows_read == 0:
+        return ReadResult(schema.empty(schema.BILLING_COLUMNS), schema.empty(schema.QUARANTINE_COLUMNS),
+                          ControlTotals(rows=0), [str(cached)])
+    return select_day(read_billing([cached], source.format, project_tag_keys=tuple(project_tag_keys)), day)
+
+
 def source_inputs(source: Source) -> list[Path]:
     """What to read for a source: its path, or for an S3 source the latest deliveries fetched into its cache."""
+    if source.bigquery is not None:
+        days = sorted(Path(source.path).glob("*.parquet"))
+        if not days:
+            raise UsageError(f"bigquery:{source.bigquery.table}: no days fetched yet (the daily pipeline reads "
+                             "BigQuery one partition at a time; run it for the days you need)")
+        return days
     if source.s3 is None:
         return [source.path]
     client = s3_client(endpoint_url=source.s3.endpoint_url, profile=source.s3.profile, region=source.s3.region)

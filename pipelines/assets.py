@@ -41,7 +41,7 @@ def _raw_asset(source: Source, daily: dg.PartitionsDefinition) -> dg.AssetsDefin
     def raw_billing(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.Output[ReadResult]:
         config = carbonledger.create()
         day = dt.date.fromisoformat(context.partition_key)
-        batch = engine.select_day(engine.read_sources([config.source(name)], config.project_tag_keys), day)
+        batch = engine.read_source_day(config.source(name), day, config.project_tag_keys)
         return dg.Output(batch, metadata={
             "rows_in": batch.inputs.rows,
             "rows_billing": len(batch.billing),

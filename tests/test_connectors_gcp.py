@@ -512,3 +512,27 @@ def test_estimate_on_a_gcp_export(tmp_path, capsys, path):
     assert ledger.loc[1, "x_EstimateBasis"] == "modelled"  # n1-standard-4 VM-hours
     assert ledger.loc[3, "x_EstimateBasis"] == "modelled" and ledger.loc[3, "x_GpuModel"] == "NVIDIA T4"
     assert ledger.loc[12, "x_EstimateBasis"] == "non_usage"
+
+
+def test_configured_bigquery_source_reads_one_day_into_its_cache(bigquery, tmp_path, monkeypatch):
+    import google.auth
+
+    from carbonledger.config import Config
+    from carbonledger.engine import read_source_day
+    from conftest import assert_ties_out
+
+    monkeypatch.setattr(google.auth, "default", lambda *a, **k: (AnonymousCredentials(), "billing-proj"))
+    (tmp_path / "carbonledger.yaml").write_text(
+        f"sources:\n  - path: bigquery://{TABLE}\n    name: gcp_billing\n    api_endpoint: {bigquery.endpoint}\n")
+    config = Config.load(tmp_path / "carbonledger.yaml")
+    [source] = config.sources
+    assert source.format == "gcp" and source.bigquery is not None and source.bigquery.table == TABLE
+    day = read_source_day(source, dt.date(2024, 3, 5), config.project_tag_keys)
+    assert len(day.billing) + len(day.quarantine) == day.inputs.rows == 14
+    assert (day.billing["ChargePeriodStart"].dt.date == dt.date(2024, 3, 5)).all()
+    assert_ties_out(day)
+    assert (source.path / "2024-03-05.parquet").is_file()
+    post = [r for r in bigquery.requests if r[0] == "POST"]
+    assert post[-1][2]["query"] == day_query(TABLE, "usage")         # by usage: late exports land on their day
+    empty = read_source_day(source, dt.date(2024, 3, 9), config.project_tag_keys)
+    assert empty.inputs.rows == 0 and empty.billing.empty
