@@ -44,11 +44,23 @@ class Source:
     name: str = ""
     s3: "S3Source | None" = None
     bigquery: "BigQuerySource | None" = None
+    azure: "AzureSource | None" = None
 
     def __post_init__(self) -> None:
         if not self.name:
-            where = self.s3.uri.rstrip("/") if self.s3 else self.bigquery.table.split(".")[-1] if self.bigquery else self.path
+            where = (self.s3.uri.rstrip("/") if self.s3 else self.bigquery.table.split(".")[-1] if self.bigquery
+                     else self.azure.scope.rstrip("/").rsplit("/", 1)[-1] if self.azure else self.path)
             object.__setattr__(self, "name", source_name(Path(where)))
+
+
+@dataclass(frozen=True)
+class AzureSource:
+    """An Azure Cost Management scope (``/subscriptions/<id>``, a billing account, ...) whose cost details
+    report is generated for one UTC day at a time; its ``Source.path`` caches each day's CSV parts."""
+
+    scope: str
+    metric: str = "ActualCost"
+    base_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,9 +170,15 @@ def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
         bigquery = BigQuerySource(table, *(str(raw[k]) if raw.get(k) else None for k in ("api_endpoint", "project")))
         cache = raw.get("cache_dir") or f".carbonledger-cache/bigquery/{name or source_name(Path(table.split('.')[-1]))}"
         return Source(base / str(cache), "gcp" if fmt == "auto" else fmt, name, bigquery=bigquery)
-    unknown = sorted(set(raw) & {"endpoint_url", "profile", "region", "cache_dir", "api_endpoint", "project"})
+    if location.startswith("azure://"):
+        scope = location.removeprefix("azure://")
+        azure = AzureSource(scope, str(raw.get("metric") or "ActualCost"), str(raw["base_url"]) if raw.get("base_url") else None)
+        cache = raw.get("cache_dir") or f".carbonledger-cache/azure/{name or source_name(Path(scope.rstrip('/')))}"
+        return Source(base / str(cache), "azure" if fmt == "auto" else fmt, name, azure=azure)
+    unknown = sorted(set(raw) & {"endpoint_url", "profile", "region", "cache_dir", "api_endpoint", "project", "metric", "base_url"})
     if unknown:
-        raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3:// or bigquery:// sources take")
+        raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3://, bigquery:// "
+                          "or azure:// sources take")
     return Source(base / location, fmt, name)
 
 

@@ -29,6 +29,8 @@ from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import InputFormatError, UsageError
 from connectors import ReadResult, read_billing
+from connectors.azure_remote import Connection as AzureConnection
+from connectors.azure_remote import fetch_cost_details
 from connectors.gcp_bigquery import read_billing_day
 from connectors.s3_delivery import fetch_deliveries, s3_client
 from footprint.energy import PowerModel
@@ -77,9 +79,19 @@ def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> 
 def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str]) -> ReadResult:
     """One source's rows of one UTC day, with that day's control totals (the raw Dagster asset).
 
-    A BigQuery source queries just that day (by usage start) into ``<cache>/<day>.parquet`` and reads it;
-    file and S3 sources are read whole and the day selected.
+    A BigQuery source queries just that day (by usage start) into ``<cache>/<day>.parquet``, an Azure
+    source generates that day's cost details report into ``<cache>/<day>/``; file and S3 sources are
+    read whole and the day selected.
     """
+    if source.azure is not None:
+        az = source.azure
+        files = fetch_cost_details(az.scope, day, day, Path(source.path) / day.isoformat(), metric=az.metric,
+                                   connection=AzureConnection(base_url=az.base_url))
+        log.info("azure:%s %s: %d report part(s)", az.scope, day.isoformat(), len(files))
+        if not files:       # Azure's NoDataFound: nothing billed that day
+            return ReadResult(schema.empty(schema.BILLING_COLUMNS), schema.empty(schema.QUARANTINE_COLUMNS),
+                              ControlTotals(rows=0), [])
+        return select_day(read_billing(files, source.format, project_tag_keys=tuple(project_tag_keys)), day)
     if source.bigquery is None:
         return select_day(read_sources([source], project_tag_keys), day)
     bq = source.bigquery
@@ -94,6 +106,12 @@ def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str
 
 def source_inputs(source: Source) -> list[Path]:
     """What to read for a source: its path, or for an S3 source the latest deliveries fetched into its cache."""
+    if source.azure is not None:
+        parts = sorted(Path(source.path).glob("*/*.csv*"))
+        if not parts:
+            raise UsageError(f"azure:{source.azure.scope}: no days fetched yet (the daily pipeline generates one "
+                             "cost details report per partition; run it for the days you need)")
+        return parts
     if source.bigquery is not None:
         days = sorted(Path(source.path).glob("*.parquet"))
         if not days:

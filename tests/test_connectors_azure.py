@@ -500,3 +500,23 @@ def test_estimate_on_an_azure_sample_ties_out(tmp_path, capsys):
     ledger = pd.read_parquet(tmp_path / "ledger.parquet")
     modelled = ledger[ledger["x_InstanceType"] == "Standard_ND96asr_v4"]
     assert len(modelled) == 1 and modelled["x_EnergyKwh"].iloc[0] > 0
+
+
+def test_configured_azure_source_generates_one_days_report_and_reads_it(fake_azure, tmp_path, monkeypatch):
+    import connectors.azure_remote as azure_remote
+    from carbonledger.config import Config
+    from carbonledger.engine import read_source_day
+
+    monkeypatch.setattr(azure_remote, "DefaultAzureCredential", FakeCredential)
+    script_report(fake_azure, [EA_ACTUAL])
+    (tmp_path / "carbonledger.yaml").write_text(
+        f"sources:\n  - path: azure://{SCOPE}\n    base_url: {fake_azure.url}\n")
+    config = Config.load(tmp_path / "carbonledger.yaml")
+    [source] = config.sources
+    assert source.format == "azure" and source.azure.scope == SCOPE and source.name == "source_3f2c9a10_5b7e_4d21_9c8a_1e0f6a2b7c44"
+    day = read_source_day(source, date(2026, 11, 3), config.project_tag_keys)
+    posted = [headers for method, path, headers in fake_azure.requests if method == "POST"]
+    assert posted and (source.path / "2026-11-03").is_dir()
+    assert day.inputs.rows == len(day.billing) + len(day.quarantine) > 0
+    assert (day.billing["ChargePeriodStart"].dt.date == date(2026, 11, 3)).all()
+    assert_ties_out(day)
