@@ -29,7 +29,7 @@ from connectors.aws_cur import convert_aws_cur
 from connectors.aws_cur2 import convert_aws_cur2
 from connectors.azure import convert_azure
 from connectors.converted import Converted, finish
-from connectors.detect import KNOWN_FORMATS, format_of_columns
+from connectors.detect import format_of_columns
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
 from connectors.gcp import convert_gcp
@@ -82,11 +82,8 @@ def read_billing(
 
 
 def _check_readable(fmt: str) -> None:
-    if fmt in FORMATS:
-        return
-    if fmt in KNOWN_FORMATS:
-        raise UsageError(f"billing format {fmt!r} is not supported yet; readable formats: {', '.join(FORMATS)}")
-    raise UsageError(f"unknown billing format {fmt!r}; expected 'auto' or one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown billing format {fmt!r}; expected 'auto' or one of {', '.join(FORMATS)}")
 
 
 def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
@@ -97,10 +94,10 @@ def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
             # A quote left open in the header swallows line breaks: escape them, the error stays one line.
             shown = ", ".join(h.replace("\r", "\\r").replace("\n", "\\n") for h in header[:8])
             raise InputFormatError(
-                path, f"columns match no known billing format (expected FOCUS or AWS CUR columns); header: "
+                path, f"columns match no known billing format (expected FOCUS, AWS CUR 1.0/2.0, GCP billing export "
+                      f"or Azure cost details columns); header: "
                 f"{shown}{', ...' if len(header) > 8 else ''}",
             )
-        _check_readable(fmt)
     raw = read_raw(path)
     converted = finish(
         _CONVERTERS[fmt](raw), source_format=fmt, source_file=str(path),

@@ -462,5 +462,5 @@ def test_s3_only_keys_on_a_local_source_are_a_config_error(tmp_path):
     from carbonledger.errors import ConfigError
 
     (tmp_path / "carbonledger.yaml").write_text("sources:\n  - path: exports\n    endpoint_url: http://x\n")
-    with pytest.raises(ConfigError, match=r"sources\[0\] has endpoint_url, which only s3:// sources take"):
+    with pytest.raises(ConfigError, match=r"sources\[0\] has endpoint_url, which only s3://, bigquery:// or azure:// sources take"):
         Config.load(tmp_path / "carbonledger.yaml")
