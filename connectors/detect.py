@@ -16,7 +16,6 @@ from pathlib import Path
 from carbonledger.errors import InputFormatError
 from connectors.rawfile import read_header
 
-
 _CUR2_ONLY = {"product", "resource_tags", "bill_payer_account_name", "line_item_usage_account_name"}
 _AZURE_MARKERS = {"metercategory", "costinbillingcurrency", "pretaxcost", "metersubcategory"}
 
