@@ -106,3 +106,17 @@ def _normalised(tags: dict) -> dict[str, str]:
 
 def _first(by_key: dict[str, str], keys: list[str]) -> str | None:
     return next((by_key[k] for k in keys if k in by_key), None)
+
+
+def first_tag_value(tags: pd.Series, keys: Sequence[str]) -> pd.Series:
+    """Per line, the value of the first of ``keys`` (already normalised) present in its ``Tags`` JSON,
+    else null; each distinct ``Tags`` string is parsed once."""
+    codes, uniques = pd.factorize(tags)
+    found = []
+    for text in uniques:
+        parsed = _loads(str(text))
+        by_key = {normalise_tag_key(str(k)): str(v) for k, v in parsed.items() if v not in (None, "")} \
+            if isinstance(parsed, dict) else {}
+        found.append(next((by_key[k] for k in keys if k in by_key), None))
+    values = np.array(found + [None], dtype=object)[np.where(codes < 0, len(uniques), codes)]
+    return pd.Series(values, index=tags.index, dtype="string")

@@ -27,8 +27,7 @@ What does not belong here: matching energy (``footprint.reconcile``), reading fi
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import pandas as pd
 import yaml
 
 from carbonledger.errors import ConfigError
-from connectors.tags import normalise_tag_key
+from connectors.tags import first_tag_value, normalise_tag_key
 from footprint.reconcile import host_tag, resource_key
 from intensity import GridData
 
@@ -135,19 +134,6 @@ def _canonical(provider: pd.Series, region: pd.Series, grid: GridData) -> tuple[
     return name, country
 
 
-def _tag_values(tags: pd.Series, keys: Sequence[str]) -> pd.Series:
-    codes, uniques = pd.factorize(tags)
-    found = []
-    for text in uniques:
-        try:
-            parsed = json.loads(str(text))
-        except ValueError:
-            parsed = None
-        by_key = {normalise_tag_key(str(k)): str(v) for k, v in parsed.items() if v not in (None, "")} if isinstance(parsed, dict) else {}
-        found.append(next((by_key[k] for k in keys if k in by_key), None))
-    return pd.Series(np.array(found + [None], dtype=object)[np.where(codes < 0, len(uniques), codes)], index=tags.index, dtype="string")
-
-
 def _joined(values: pd.Series, by: pd.Series) -> pd.Series:
     """Sorted distinct non-null values per group, joined with ', ' (empty string when none)."""
     frame = pd.DataFrame({"by": by.to_numpy(), "v": values.to_numpy()}).dropna().drop_duplicates()
@@ -163,7 +149,7 @@ def region_audit(ledger: pd.DataFrame, telemetry: pd.DataFrame | None = None, gr
     lines["resource"] = resource_key(lines["ResourceId"])
     lines = lines.loc[lines["resource"].notna()]
     lines["bill_region"], _ = _canonical(lines["ProviderName"], lines["RegionId"], grid)
-    lines["tag_region"], _ = _canonical(lines["ProviderName"], _tag_values(lines["Tags"], REGION_TAG_KEYS), grid)
+    lines["tag_region"], _ = _canonical(lines["ProviderName"], first_tag_value(lines["Tags"], REGION_TAG_KEYS), grid)
     per = lines.groupby("resource").agg(
         ResourceId=("ResourceId", "first"), ProviderName=("ProviderName", "first"), x_Project=("x_Project", "first"),
         lines=("ResourceId", "size"), BilledCost=("BilledCost", "sum"), BillingCurrency=("BillingCurrency", "first"),

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from carbonledger import schema
-from connectors.tags import normalise_tag_key
+from connectors.tags import first_tag_value, normalise_tag_key
 
 NS_PER_HOUR = 3_600_000_000_000
 #: Default relative uncertainty of measured energy (NVML/DCGM power readings: ±5 % order of magnitude).
@@ -171,17 +171,7 @@ def _line_keys(lines: pd.DataFrame) -> pd.DataFrame:
 
 def host_tag(tags: pd.Series) -> pd.Series:
     """The first host-like tag value of each line (tags parsed once per distinct Tags string)."""
-    codes, uniques = pd.factorize(tags)
-    found = []
-    for text in uniques:
-        try:
-            parsed = json.loads(str(text))
-        except ValueError:
-            parsed = None
-        by_key = {normalise_tag_key(str(k)): str(v) for k, v in parsed.items() if v not in (None, "")} if isinstance(parsed, dict) else {}
-        found.append(next((by_key[k] for k in HOST_TAG_KEYS if k in by_key), None))
-    values = np.array(found + [None], dtype=object)[np.where(codes < 0, len(uniques), codes)]
-    return pd.Series(values, index=tags.index, dtype="string")
+    return first_tag_value(tags, HOST_TAG_KEYS)
 
 
 def _resolve_keys(hourly: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
