@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 TIMESTAMP_EXPECTATION = "expected ISO 8601 / 'YYYY-MM-DD HH:MM:SS'"
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _TEXT = pd.StringDtype("pyarrow")
+_MAX_MAGNITUDE = 1e36
 
 
 class Problems:
@@ -78,6 +79,10 @@ def parse_number(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
     numbers = pc.cast(pa.array(text.where(valid, None)), pa.float64())
     result = pd.Series(numbers.to_numpy(zero_copy_only=False), index=raw.index, dtype="float64")
     problems.add(raw.notna() & ~valid, lambda rows: f"{column}: " + quoted(raw[rows]) + " is not a number")
+    # Exact control totals (decimal256(76, 40)) hold magnitudes below 1e36; larger or infinite → quarantine.
+    too_large = result.notna() & ~(result.abs() < _MAX_MAGNITUDE)
+    result = result.mask(too_large)
+    problems.add(too_large, lambda rows: f"{column}: " + quoted(raw[rows]) + " is out of range (expected a magnitude below 1e36)")
     return result
 
 
