@@ -22,9 +22,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## Benchmarks (run apart from the tests; results recorded in benchmarks/RESULTS.md).
+## Benchmarks (run apart from the tests; results recorded in benchmarks/BENCHMARKS.md).
+## BENCH_ROWS sets the size of the generated CUR month (default 300000; the record also has 1M).
+BENCH_ROWS ?= 300000
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ledger.py
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/generate_cur_month.py --rows $(BENCH_ROWS) --out benchmarks/data --format parquet
+	$(BIN)/python benchmarks/bench_estimate.py benchmarks/data/cur-$(BENCH_ROWS).parquet
+	$(BIN)/python benchmarks/bench_ledger.py --rows $(BENCH_ROWS)
 
 ## The Dagster UI over the pipeline (needs the demo data or CARBONLEDGER_CONFIG).
 dagster-dev: $(STAMP)
