@@ -15,7 +15,7 @@ from importlib import resources
 
 import pandas as pd
 
-from connectors.values import first_present, stripped
+from connectors.values import first_present, on_uniques, stripped
 
 _TEXT = pd.StringDtype("pyarrow")
 _AZ_REGION = r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$"
@@ -49,8 +49,9 @@ def cur_region(raw: pd.DataFrame) -> pd.Series:
         return pd.Series(pd.NA, index=raw.index, dtype=_TEXT)
 
     location = column("product/location").str.lower().map(location_regions()).astype(_TEXT)
-    zone = column("lineItem/AvailabilityZone").str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT)
-    prefix = column("lineItem/UsageType").str.extract(_USAGE_TYPE_PREFIX)[0]
+    zone = on_uniques(column("lineItem/AvailabilityZone"),
+                      lambda az: az.str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT))
+    prefix = on_uniques(column("lineItem/UsageType"), lambda t: t.str.extract(_USAGE_TYPE_PREFIX)[0].astype(_TEXT))
     by_prefix = prefix.map(usage_type_prefixes()).astype(_TEXT)
     region = first_present(
         column("product/regionCode").str.lower(), column("product/region").str.lower(), location, zone, by_prefix

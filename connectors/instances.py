@@ -17,6 +17,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from connectors.values import on_uniques
+
 #: Units that mean hours in ConsumedUnit / pricing/unit (compared lowercased).
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h")
 
@@ -50,9 +52,10 @@ def is_hour_unit(unit: pd.Series) -> pd.Series:
 
 def ec2_instance_usage(usage_type: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(is an instance usage type, the instance type after ':' or null) per CUR usage type."""
-    match = usage_type.astype(_TEXT).str.extract(_INSTANCE_USAGE_TYPE)
-    is_instance = usage_type.astype(_TEXT).str.match(_INSTANCE_USAGE_TYPE).fillna(False).astype(bool)
-    return is_instance, match["type"].astype(_TEXT)
+    text = usage_type.astype(_TEXT)
+    instance = on_uniques(text, lambda t: t.str.extract(_INSTANCE_USAGE_TYPE)["type"].astype(_TEXT))
+    is_instance = on_uniques(text, lambda t: t.str.match(_INSTANCE_USAGE_TYPE).fillna(False).astype(bool), fill=False)
+    return is_instance.astype(bool), instance.astype(_TEXT)
 
 
 def instance_from_description(description: pd.Series) -> pd.Series:

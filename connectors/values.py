@@ -117,3 +117,14 @@ def _provider_id(name: str) -> str:
         if word in lowered.split() or lowered.startswith(word):
             return provider
     return lowered
+
+
+def on_uniques(values: pd.Series, transform: Callable[[pd.Series], pd.Series], fill: object = pd.NA) -> pd.Series:
+    """``transform`` (a vectorised string operation) applied to the distinct values only, then spread
+    back to every row (nulls get ``fill``). Billing columns repeat heavily: a month of 10M lines has
+    a few thousand distinct usage types, so regexes run thousands of times, not millions."""
+    codes, uniques = pd.factorize(values)
+    derived = transform(pd.Series(uniques, dtype=values.dtype))
+    with_fill = pd.concat([derived, pd.Series([fill], dtype=derived.dtype if fill is not pd.NA else None)],
+                          ignore_index=True)
+    return pd.Series(with_fill.array.take(np.where(codes < 0, len(uniques), codes)), index=values.index)
