@@ -21,7 +21,7 @@ import pandas as pd
 
 from carbonledger.config import BILLING_FORMATS, DEMO_END_DATE, DEMO_START_DATE, Config
 from carbonledger.controls import TieOutError
-from carbonledger.errors import EXIT_OK, EXIT_TIE_OUT, CarbonLedgerError, UsageError
+from carbonledger.errors import EXIT_OK, EXIT_TIE_OUT, CarbonLedgerError, UsageError, redact
 from connectors.telemetry import TELEMETRY_FORMATS
 
 log = logging.getLogger("carbonledger")
@@ -34,10 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except CarbonLedgerError as exc:
-        print(f"carbonledger: error: {exc}", file=sys.stderr)
+        print(f"carbonledger: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except TieOutError as exc:
-        print(f"carbonledger: error: {exc}", file=sys.stderr)
+        print(f"carbonledger: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_TIE_OUT
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.

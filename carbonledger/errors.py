@@ -2,10 +2,14 @@
 
 Every error a user can cause (bad input file, bad config, unknown instance type) is raised as a
 :class:`CarbonLedgerError` whose message names the file, the row or column, and what was expected.
-The CLI prints the message, never a traceback, and exits with the error's documented code.
+The CLI prints the message, never a traceback, and exits with the error's documented code;
+:func:`redact` removes credentials from any message before it is printed.
 """
 
 from __future__ import annotations
+
+import os
+import re
 
 #: Exit codes of the ``carbonledger`` CLI (documented in README.md).
 EXIT_OK = 0
@@ -46,3 +50,21 @@ class ConfigError(CarbonLedgerError):
     """The configuration file is invalid."""
 
     exit_code = EXIT_CONFIG
+
+
+#: Signature-like query parameters (Azure SAS ``sig``, S3 presigned ``X-Amz-*``, ``token``/``key``/``code``).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|key|code)=)[^&\s'\"]*")
+#: Environment variables whose values are credentials carbonledger or its clients read.
+SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ELECTRICITYMAPS_API_TOKEN", "WATTTIME_PASSWORD",
+                   "AZURE_CLIENT_SECRET", "DAGSTER_PG_PASSWORD")
+
+
+def redact(text: str) -> str:
+    """``text`` without URL query credentials or the values of the known secret environment variables."""
+    text = _SECRET_QUERY.sub(r"\1REDACTED", text)
+    for name in SECRET_ENV_VARS:
+        value = os.environ.get(name, "")
+        if len(value) >= 6:
+            text = text.replace(value, f"<{name}>")
+    return text

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from carbonledger.errors import InputFormatError
+from carbonledger.errors import InputFormatError, redact
 
 BILLING_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 MANIFEST_SUFFIX = "-Manifest.json"
@@ -87,15 +87,6 @@ def is_manifest(path: Path) -> bool:
     return path.name.endswith(MANIFEST_SUFFIX)
 
 
-#: Signature-like query parameters (Azure SAS ``sig``, S3 presigned ``X-Amz-Signature``/``Signature``,
-#: ``token``/``key``): a URL pasted as a path must not print its credential in the error.
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|key|code)=)[^&]*")
-
-
-def _redacted(path: Path) -> str:
-    return _SECRET_QUERY.sub(r"\1REDACTED", str(path))
-
-
 def billing_files(paths: Sequence[str | Path]) -> list[Path]:
     """The billing files the given paths stand for, in order, each once (skips are logged)."""
     found = discover(paths)
@@ -109,7 +100,7 @@ def discover(paths: Sequence[str | Path]) -> Discovery:
     given = [Path(p) for p in paths]
     for path in given:
         if not path.exists():
-            raise InputFormatError(_redacted(path), "no such file or directory")
+            raise InputFormatError(redact(str(path)), "no such file or directory")  # a pasted URL keeps no credential
     found = {path: _manifests_in(path) for path in given}
     chosen, skipped = _choose([m for ms in found.values() for m in ms])
     listed_by = {m.path.resolve(): m.files() for m in chosen}

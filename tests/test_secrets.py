@@ -109,3 +109,17 @@ def test_hostile_tag_text_is_escaped_in_html(tmp_path, monkeypatch, capsys):
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report
     assert "&#34; onmouseover=&#34;x" in report or "&quot; onmouseover=&quot;x" in report
+
+
+def test_every_cli_error_message_is_redacted(monkeypatch, capsys, tmp_path):
+    """An error anywhere (here a config error quoting a value) never prints a known secret's value."""
+    from carbonledger.cli import main
+    from carbonledger.errors import redact
+
+    monkeypatch.setenv("WATTTIME_PASSWORD", "hunter2-planted-password")
+    assert redact("https://x/blob.csv?sv=1&sig=abc%2Fdef&se=2") == "https://x/blob.csv?sv=1&sig=REDACTED&se=2"
+    assert redact("login failed for hunter2-planted-password") == "login failed for <WATTTIME_PASSWORD>"
+    (tmp_path / "bad.yaml").write_text("start_date: hunter2-planted-password\n")
+    assert main(["run", "--date", "2026-11-02", "--config", str(tmp_path / "bad.yaml")]) == 4
+    err = capsys.readouterr().err
+    assert "hunter2-planted-password" not in err and "<WATTTIME_PASSWORD>" in err
