@@ -40,7 +40,7 @@ COST_COLUMNS = {
     EA_AMORTIZED: ("CostInBillingCurrency", "BillingCurrencyCode"), MCA: ("costInBillingCurrency", "billingCurrency"),
     LEGACY: ("PreTaxCost", "Currency"),
 }
-SHARED_REGIONS = Path("/work/shared/data/billing_samples/azure_region_name_mapping_finops-toolkit_Regions.csv")
+FINOPS_REGIONS = FIXTURES / "azure_region_name_mapping_finops-toolkit_Regions.csv"
 
 
 def raw_rows(path: Path) -> list[dict[str, str]]:
@@ -257,7 +257,6 @@ def test_location_table_has_sources_and_covers_intensity_regions():
     assert azure_ids <= set(location_regions().values())
 
 
-@pytest.mark.skipif(not SHARED_REGIONS.exists(), reason="shared FinOps toolkit region map not present")
 def test_bundled_location_table_is_what_the_script_builds():
     import importlib.util
 
@@ -265,7 +264,7 @@ def test_bundled_location_table_is_what_the_script_builds():
     spec = importlib.util.spec_from_file_location("build_azure_locations", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    built = module.build(SHARED_REGIONS)
+    built = module.build(FINOPS_REGIONS)
     bundled = pd.read_csv(module.OUT, dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(built.reset_index(drop=True), bundled)
 

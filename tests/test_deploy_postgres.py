@@ -12,13 +12,13 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
 import pytest
 
 from carbonledger.config import Config
 from pipelines.assets import TIE_OUT_CHECK, build_assets
 from pipelines.resources import CarbonLedgerConfig
 
-psycopg2 = pytest.importorskip("psycopg2")
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -14,8 +14,7 @@ from intensity.data_portal import DataPortalError, read_file
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "intensity" / "data"
-PORTAL_SAMPLES = REPO.parent / "shared" / "data" / "grid" / "data_portal_samples"
-needs_portal_samples = pytest.mark.skipif(not PORTAL_SAMPLES.is_dir(), reason=f"no data-portal samples at {PORTAL_SAMPLES}")
+PORTAL_SAMPLES = REPO / "tests" / "fixtures" / "grid"
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +107,6 @@ def test_every_bundled_region_has_location_country_zone_and_an_annual_factor():
         assert regions[column].notna().all(), column
 
 
-@needs_portal_samples
 def test_data_portal_file_reads_the_lifecycle_column_with_its_zone_and_year():
     zone, year, series = read_file(PORTAL_SAMPLES / "US-CAL-CISO_2022_hourly.csv")
     assert (zone, year, len(series)) == ("US-CAL-CISO", 2022, 8760)
@@ -123,7 +121,6 @@ def _write_portal_year(folder: Path, zone: str, year: int, values: np.ndarray, r
         folder / f"{zone}_{year}_hourly.csv", index=False)
 
 
-@needs_portal_samples
 def test_data_portal_years_are_used_before_the_bundled_data_and_flagged(tmp_path, grid):
     shutil.copy(PORTAL_SAMPLES / "ES_2022_hourly.csv", tmp_path)
     values_2024 = np.round(np.linspace(50.0, 150.0, 8784), 2)

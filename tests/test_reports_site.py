@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from playwright.sync_api import sync_playwright
 from test_reports import HOSTILE, ledger_rows, non_energy
 
 from carbonledger.cli import main
@@ -75,13 +76,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian package 'chromium'); browser checks skipped")
 def test_report_and_project_pages_render_in_chromium_without_errors(ledger, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
     ledger_dir = tmp_path / "ledger"
     ledger_dir.mkdir()
     ledger.to_parquet(ledger_dir / "ledger.parquet")
     assert main(["report", "--ledger", str(ledger_dir), "--out", str(tmp_path / "site")]) == 0
     site = tmp_path / "site"
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
         problems: list[str] = []
