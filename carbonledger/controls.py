@@ -95,6 +95,17 @@ def _add(a: dict[str, Decimal], b: dict[str, Decimal]) -> dict[str, Decimal]:
     return out
 
 
+def _unbalanced(what: str, keys: list[str], inputs: dict[str, Decimal], ledger: dict[str, Decimal],
+                quarantined: dict[str, Decimal]) -> list[str]:
+    """One message per key (currency or unit) whose input total is not ledger + quarantined, exactly."""
+    out = []
+    for key in keys:
+        tin, tled, tq = inputs.get(key, ZERO), ledger.get(key, ZERO), quarantined.get(key, ZERO)
+        if tin != EXACT.add(tled, tq):
+            out.append(f"{what} {key}: {tin} in != {tled} in ledger + {tq} quarantined")
+    return out
+
+
 class TieOutError(AssertionError):
     """Control totals do not tie out: rows or cost were lost or invented between two stages."""
 
@@ -137,18 +148,8 @@ class TieOut:
                 f"rows: {self.rows_in} in != {self.rows_ledger} in ledger + "
                 f"{self.rows_quarantined} quarantined"
             )
-        for cur in self.currencies:
-            cin = self.cost_in.get(cur, ZERO)
-            cled = self.cost_ledger.get(cur, ZERO)
-            cq = self.cost_quarantined.get(cur, ZERO)
-            if cin != EXACT.add(cled, cq):
-                out.append(f"cost {cur}: {cin} in != {cled} in ledger + {cq} quarantined")
-        for unit in self.units:
-            uin = self.usage_in.get(unit, ZERO)
-            uled = self.usage_ledger.get(unit, ZERO)
-            uq = self.usage_quarantined.get(unit, ZERO)
-            if uin != EXACT.add(uled, uq):
-                out.append(f"usage {unit}: {uin} in != {uled} in ledger + {uq} quarantined")
+        out += _unbalanced("cost", self.currencies, self.cost_in, self.cost_ledger, self.cost_quarantined)
+        out += _unbalanced("usage", self.units, self.usage_in, self.usage_ledger, self.usage_quarantined)
         return out
 
     @property

@@ -83,41 +83,41 @@ def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str
     source generates that day's cost details report into ``<cache>/<day>/``; file and S3 sources are
     read whole and the day selected.
     """
+    if source.azure is None and source.bigquery is None:
+        return select_day(read_sources([source], project_tag_keys), day)
+    files = _fetch_day(source, day)
+    if not files:       # nothing billed that day
+        return ReadResult(schema.empty(schema.BILLING_COLUMNS), schema.empty(schema.QUARANTINE_COLUMNS),
+                          ControlTotals(rows=0), [])
+    return select_day(read_billing(files, source.format, project_tag_keys=tuple(project_tag_keys)), day)
+
+
+def _fetch_day(source: Source, day: dt.date) -> list[Path]:
+    """Fetch one day of a per-day remote source (Azure, BigQuery) into its cache; the files to read."""
     if source.azure is not None:
         az = source.azure
         files = fetch_cost_details(az.scope, day, day, Path(source.path) / day.isoformat(), metric=az.metric,
                                    connection=AzureConnection(base_url=az.base_url))
         log.info("azure:%s %s: %d report part(s)", az.scope, day.isoformat(), len(files))
-        if not files:       # Azure's NoDataFound: nothing billed that day
-            return ReadResult(schema.empty(schema.BILLING_COLUMNS), schema.empty(schema.QUARANTINE_COLUMNS),
-                              ControlTotals(rows=0), [])
-        return select_day(read_billing(files, source.format, project_tag_keys=tuple(project_tag_keys)), day)
-    if source.bigquery is None:
-        return select_day(read_sources([source], project_tag_keys), day)
+        return files
     bq = source.bigquery
     raw = read_billing_day(bq.table, day, by="usage", project=bq.project, api_endpoint=bq.api_endpoint)
     cached = io.write_atomic(Path(source.path) / f"{day.isoformat()}.parquet", lambda tmp: pq.write_table(raw.table, tmp))
     log.info("bigquery:%s %s: %d rows", bq.table, day.isoformat(), raw.rows_read)
-    if raw.rows_read == 0:
-        return ReadResult(schema.empty(schema.BILLING_COLUMNS), schema.empty(schema.QUARANTINE_COLUMNS),
-                          ControlTotals(rows=0), [str(cached)])
-    return select_day(read_billing([cached], source.format, project_tag_keys=tuple(project_tag_keys)), day)
+    return [cached] if raw.rows_read else []
 
 
 def source_inputs(source: Source) -> list[Path]:
-    """What to read for a source: its path, or for an S3 source the latest deliveries fetched into its cache."""
-    if source.azure is not None:
-        parts = sorted(Path(source.path).glob("*/*.csv*"))
-        if not parts:
-            raise UsageError(f"azure:{source.azure.scope}: no days fetched yet (the daily pipeline generates one "
-                             "cost details report per partition; run it for the days you need)")
-        return parts
-    if source.bigquery is not None:
-        days = sorted(Path(source.path).glob("*.parquet"))
-        if not days:
-            raise UsageError(f"bigquery:{source.bigquery.table}: no days fetched yet (the daily pipeline reads "
-                             "BigQuery one partition at a time; run it for the days you need)")
-        return days
+    """What to read for a source: its path; for an S3 source the latest deliveries fetched into its cache;
+    for a per-day source (Azure, BigQuery) the days the pipeline has fetched so far."""
+    if source.azure is not None or source.bigquery is not None:
+        where, pattern = (f"azure:{source.azure.scope}", "*/*.csv*") if source.azure else \
+            (f"bigquery:{source.bigquery.table}", "*.parquet")
+        cached = sorted(Path(source.path).glob(pattern))
+        if not cached:
+            raise UsageError(f"{where}: no days fetched yet (the daily pipeline reads this source one partition "
+                             "at a time; run it for the days you need)")
+        return cached
     if source.s3 is None:
         return [source.path]
     client = s3_client(endpoint_url=source.s3.endpoint_url, profile=source.s3.profile, region=source.s3.region)

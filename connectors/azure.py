@@ -47,7 +47,7 @@ import pandas as pd
 from carbonledger.errors import InputFormatError
 from connectors.azure_regions import azure_region
 from connectors.converted import Converted
-from connectors.instances import HOUR_UNITS
+from connectors.instances import is_hour_unit
 from connectors.rawfile import RawTable
 from connectors.tags import invalid_tags
 from connectors.values import Problems, first_present, parse_number, quoted, require, stripped
@@ -160,8 +160,7 @@ def convert_azure(raw_table: RawTable) -> Converted:
     out["x_InstanceType"] = _vm_size(column)
     hours = (
         (charge_type.str.lower() == "usage") & out["x_InstanceType"].notna()
-        & unit.str.lower().isin(HOUR_UNITS)
-    ).fillna(False).astype(bool)
+    ).fillna(False).astype(bool) & is_hour_unit(unit)
     out["x_UsageHours"] = out["ConsumedQuantity"].where(hours)
     return Converted(out, problems)
 

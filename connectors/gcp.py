@@ -59,7 +59,7 @@ import pandas as pd
 
 from carbonledger.errors import InputFormatError
 from connectors.converted import Converted
-from connectors.instances import instance_from_description
+from connectors.instances import instance_from_description, is_hour_unit
 from connectors.rawfile import RawTable
 from connectors.values import Problems, first_present, parse_number, parse_timestamp, quoted, require, stripped
 
@@ -105,7 +105,6 @@ _COMMITMENT_SKU = r"(?i)^\s*commitment\b"
 _GPU_SKU = re.compile(r"\bnvidia\s+(?P<model>.+?)\s+gpu\b|\b(?P<vertex>a100(?:\s+80gb)?|h100(?:\s+80gb)?|l4|t4|v100|"
                       r"p100|p4|k80)\s+gpu\b", re.IGNORECASE)
 _SECONDS_UNITS = ("seconds", "second", "s")
-_HOUR_UNITS = ("hour", "hours", "h")
 _TEXT = pd.StringDtype("pyarrow")
 
 
@@ -273,8 +272,8 @@ def _labels_of(uniques: pd.Index, position: int) -> dict[str, str]:
 def _usage_hours(amount: pd.Series, unit: pd.Series, in_pricing_units: pd.Series, pricing_unit: pd.Series) -> pd.Series:
     """Usage in hours: ``usage.amount`` in seconds / 3600 (or in hours), else the amount in an hour pricing unit."""
     in_seconds = unit.str.lower().isin(_SECONDS_UNITS).fillna(False).astype(bool)
-    in_hours = unit.str.lower().isin(_HOUR_UNITS).fillna(False).astype(bool)
-    priced_in_hours = pricing_unit.str.lower().isin(_HOUR_UNITS).fillna(False).astype(bool)
+    in_hours = is_hour_unit(unit)
+    priced_in_hours = is_hour_unit(pricing_unit)
     from_usage = (amount / 3600.0).where(in_seconds, amount.where(in_hours))
     return from_usage.fillna(in_pricing_units.where(priced_in_hours))
 

@@ -59,11 +59,6 @@ class Availability:
         with resources.files("footprint").joinpath("data", "region_availability.csv").open("r", encoding="utf-8") as fh:
             return cls(pd.read_csv(fh, dtype={"provider": str, "instance_type": str, "region": str}))
 
-    def price(self, provider: str, instance_type: str, region: str) -> float | None:
-        hit = self.table[(self.table["provider"] == provider) & (self.table["instance_type"] == instance_type)
-                         & (self.table["region"] == region)]
-        return None if hit.empty else float(hit["on_demand_usd_per_hour"].iloc[0])
-
 
 def recommend(
     ledger: pd.DataFrame,

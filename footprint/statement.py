@@ -47,7 +47,7 @@ def carbon_statement(ledger: pd.DataFrame, project: str, *, start: dt.date | Non
     embodied = float(rows["x_EmbodiedCo2eKg"].sum())
     pue = facility_kwh / it_kwh if it_kwh else float("nan")
     intensity = co2e * 1000 / facility_kwh if facility_kwh else float("nan")
-    hardware = _hardware(energy)
+    hardware = _hardware(energy[energy["x_UsageHours"] > 0])     # compute lines; storage and network have no hours
     regions = _regions(energy)
     accelerator_hours = float((energy["x_UsageHours"].fillna(0) * energy["x_GpuCount"].fillna(0)).sum())
     period = f"{days.min().isoformat()} to {days.max().isoformat()}"
@@ -82,12 +82,14 @@ def carbon_statement(ledger: pd.DataFrame, project: str, *, start: dt.date | Non
 
 
 def _hardware(energy: pd.DataFrame) -> list[tuple[str, float]]:
-    """(instance type with its accelerators, instance-hours), most hours first."""
-    gpus = energy["x_GpuCount"].fillna(0)
-    accelerators = (gpus.map(lambda n: f"{n:g} × ") + energy["x_GpuModel"].astype("string")).fillna("")
-    label = energy["x_InstanceType"].astype("string").fillna("?") + accelerators.map(lambda a: f" ({a})" if a else "")
-    hours = energy.groupby(label, sort=False)["x_UsageHours"].sum().sort_values(ascending=False)
-    return list(hours.items())
+    """(instance type with its accelerators, instance-hours), most hours first (labels built per group)."""
+    keys = [energy["x_InstanceType"].astype("string").fillna("?"), energy["x_GpuCount"].fillna(0.0),
+            energy["x_GpuModel"].astype("string").fillna("")]
+    hours: dict[str, float] = {}
+    for (instance, gpus, model), total in energy.groupby(keys, sort=False)["x_UsageHours"].sum().items():
+        label = f"{instance} ({gpus:g} × {model})" if model else str(instance)
+        hours[label] = hours.get(label, 0.0) + float(total)
+    return sorted(hours.items(), key=lambda item: -item[1])
 
 
 def _hardware_sentence(hardware: list[tuple[str, float]], accelerator_hours: float) -> str:
