@@ -324,7 +324,9 @@ def _print_summary(summary: dict[str, Any], out_dir: Path, *, period_report: boo
         if items:
             print(f"  {label:<14} " + "; ".join(f"{i['name']} {i['co2e_kg'] / 1000:,.3f} t" for i in items))
     print(f"  outputs        {out_dir}/ (ledger.parquet, quarantine.parquet, summary.json"
-          + (", report.html, *.csv)" if period_report else ")"))
+          + (", report.html, by_*.csv/.parquet, breakdowns.xlsx)" if period_report else ")"))
+    if (Path(out_dir) / "projects").is_dir():
+        print(f"  projects       {out_dir}/projects/index.html (one page per project, with recommendations)")
 
 
 def _date(text: str) -> dt.date:
