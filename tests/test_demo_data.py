@@ -350,7 +350,7 @@ def test_totals_per_currency_are_positive_in_at_least_two_currencies(cur, focus)
     assert (totals > 0).all(), totals.to_dict()
 
 
-@pytest.mark.skipif(not SHARED_HARDWARE.is_dir(), reason="project reference data not available")
+@pytest.mark.skipif(not SHARED_HARDWARE.is_dir(), reason=f"checks demo prices against their source tables in {SHARED_HARDWARE}, absent here")
 def test_on_demand_rates_match_the_reference_price_tables(generator, cur):
     us_east = pd.read_csv(SHARED_HARDWARE / "aws_us_east_1_ondemand_2026-07.csv")
     regional = pd.read_csv(SHARED_HARDWARE / "gpu_region_availability.csv")
