@@ -2,6 +2,12 @@
 
 Every output carbonledger writes (ledger, quarantine, summary, reports) goes through here:
 write to a temporary file in the target directory, flush, then ``os.replace`` onto the target.
+
+A run writes several files that belong together (a ledger with its summary and report). Inside
+:func:`all_or_nothing` every write is staged in its temporary file (``.<name>.<random>.tmp`` beside
+the target) and nothing is moved into place until the block ends without an error; then all are
+renamed at once. A crash while writing any of them deletes every staged file and leaves the
+previous run's outputs as they were: never a new ledger beside an old summary, never a ``.tmp``.
 """
 
 from __future__ import annotations
@@ -9,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +31,67 @@ def _default_file_mode() -> int:
     return 0o666 & ~umask
 
 
+#: The (temporary file, target) pairs staged by the innermost :func:`all_or_nothing` block, if any.
+_STAGED: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("carbonledger_io_staged", default=None)
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result onto ``path`` atomically.
 
-    ``mkstemp`` creates its file 0600; the result gets the mode an ordinary write would
-    have given it, so reports stay readable by the team that shares the output folder.
+    Inside :func:`all_or_nothing` the move waits until the block ends. ``mkstemp`` creates its
+    file 0600; the result gets the mode an ordinary write would have given it, so reports stay
+    readable by the team that shares the output folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    tmp = Path(name)
+    staged = _STAGED.get()
     try:
-        write(Path(tmp))
+        write(tmp)
         os.chmod(tmp, _default_file_mode())
-        os.replace(tmp, path)
+        if staged is None:
+            os.replace(tmp, path)
+        else:
+            staged.append((tmp, path))
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Stage every :func:`write_atomic` inside the block; rename them all onto their targets when it succeeds.
+
+    When the block raises, every staged file is deleted and no target is touched. A nested block
+    joins the outer one. Only the final renames (one ``os.replace`` per file, in write order) are
+    not one atomic step; if one of them fails, the files not yet renamed are deleted.
+    """
+    if _STAGED.get() is not None:
+        yield
+        return
+    staged: list[tuple[Path, Path]] = []
+    token = _STAGED.set(staged)
+    try:
+        yield
+    except BaseException:
+        _discard(staged)
+        raise
+    finally:
+        _STAGED.reset(token)
+    for done, (tmp, path) in enumerate(staged):
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _discard(staged[done:])
+            raise
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> Path:
