@@ -225,6 +225,7 @@ def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) ->
     return summary
 
 
+@io.all_or_nothing()    # a crash while writing any output leaves every previous output as it was
 def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, pages: bool = False,
                   title: str | None = None, policy: Path | None = None) -> Outputs:
     """Write the ledger, quarantine, summary, (optionally) the report and, with ``pages``, the project pages and
