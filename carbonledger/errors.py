@@ -57,14 +57,18 @@ _SECRET_QUERY = re.compile(
     r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|key|code)=)[^&\s'\"]*")
 #: Environment variables whose values are credentials carbonledger or its clients read.
 SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ELECTRICITYMAPS_API_TOKEN", "WATTTIME_PASSWORD",
-                   "AZURE_CLIENT_SECRET", "DAGSTER_PG_PASSWORD")
+                   "AZURE_CLIENT_SECRET", "DAGSTER_PG_PASSWORD", "CARBONLEDGER_WAREHOUSE_URL",
+                   "CARBONLEDGER_ALERT_WEBHOOK_URL")
 
 
-def redact(text: str) -> str:
-    """``text`` without URL query credentials or the values of the known secret environment variables."""
+def redact(text: str, *secrets: str) -> str:
+    """``text`` without URL query credentials, the values of the known secret environment variables, or any
+    of ``secrets`` (values a caller read from a configured variable: a connection string, its password)."""
     text = _SECRET_QUERY.sub(r"\1REDACTED", text)
     for name in SECRET_ENV_VARS:
         value = os.environ.get(name, "")
         if len(value) >= 6:
             text = text.replace(value, f"<{name}>")
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
     return text
