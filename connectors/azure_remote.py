@@ -13,6 +13,15 @@ local CSV files that ``read_billing`` reads as format ``azure``:
   The Export manifest layout (``blobs[].blobName``, paths relative to the container) is taken as
   FORMATS.md §4.5 gives it: unverified against a live account.
 
+:func:`daily_costs` is the delivery sensor's cheap look at a scope: one Cost Management Query
+(``query.usage``, ``granularity: Daily``, the sum of ``PreTaxCost``) over a window gives each day's
+total per currency, the same figures the day's cost-details report adds up to. A day whose
+totals changed has been restated. The Query API has no row count, ETag or export time, so a
+restatement that leaves every currency's daily total unchanged (a re-tag, cost moved between
+resources) is not seen; generating a cost-details report per day to compare is far too costly
+for a sensor, and Exports' run history only describes an Export, which a cost-details source
+need not have.
+
 Credentials come from ``DefaultAzureCredential`` unless one is given. ``base_url`` (ARM) and
 ``blob_endpoint`` point the calls elsewhere, for tests; bearer tokens go over plain HTTP only to a
 loopback address. Throttled calls (429) are retried, honouring ``Retry-After`` (capped at
@@ -167,6 +176,51 @@ def fetch_cost_details(
         downloads.save(link, dest / f"{_safe_stem(scope)}_{metric}_{start:%Y%m%d}-{end:%Y%m%d}_part{n}{suffix}")
         for n, link in enumerate(links, start=1)
     ]
+
+
+def daily_costs(
+    scope: str, start: date, end: date, *, metric: str = "ActualCost", connection: Connection = Connection(),
+) -> dict[date, list[list[str]]]:
+    """Each day's total cost per currency for ``scope`` from ``start`` to ``end`` (inclusive), by the
+    Cost Management Query API: day → sorted ``[currency, total as text]`` pairs. Days without cost
+    are absent.
+    """
+    if metric not in METRICS:
+        raise AzureRemoteError(f"unknown cost details metric {metric!r}; expected one of {', '.join(METRICS)}")
+    body = {
+        "type": metric, "timeframe": "Custom",
+        "timePeriod": {"from": f"{start.isoformat()}T00:00:00+00:00", "to": f"{end.isoformat()}T23:59:59+00:00"},
+        "dataset": {"granularity": "Daily", "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}}},
+    }
+    what = f"daily cost query for {scope} ({metric}, {start}..{end})"
+    with _azure_errors(what):
+        result = connection.client().query.usage(scope, body, **connection.call_options())
+    if result is None:       # 204: nothing billed in the window
+        return {}
+    if result.next_link:
+        raise AzureRemoteError(f"{what}: more rows than one page; shorten the window")
+    names = [str(c.name or "").lower() for c in result.columns or []]
+    try:
+        cost_at = names.index("pretaxcost")
+        day_at = names.index("usagedate")
+    except ValueError:
+        raise AzureRemoteError(f"{what}: expected PreTaxCost and UsageDate columns, got {', '.join(names)}") from None
+    currency_at = next((names.index(n) for n in ("currency", "billingcurrency") if n in names), None)
+    totals: dict[date, list[list[str]]] = {}
+    for row in result.rows or []:
+        day = _usage_date(row[day_at], what)
+        currency = str(row[currency_at]) if currency_at is not None and row[currency_at] is not None else ""
+        totals.setdefault(day, []).append([currency, repr(float(row[cost_at] or 0.0))])
+    return {day: sorted(pairs) for day, pairs in sorted(totals.items())}
+
+
+def _usage_date(value: object, what: str) -> date:
+    """The Query API's ``UsageDate`` (a number ``20261103`` or text ``2026-11-03[T...]``) as a date."""
+    text = str(int(value)) if isinstance(value, (int, float)) else str(value)
+    try:
+        return date(int(text[0:4]), int(text[4:6]), int(text[6:8])) if text.isdigit() else date.fromisoformat(text[:10])
+    except ValueError:
+        raise AzureRemoteError(f"{what}: UsageDate {text!r} is not a date") from None
 
 
 def fetch_export_files(

@@ -9,16 +9,28 @@ A restated month (a new CUR assembly) shows up as new files covering every day o
 :class:`DeliveryState` keeps both (per source: snapshot; per file: its days) between two looks, so
 a restatement that moves lines *off* a day, or a deleted file, still re-runs the days it covered.
 
+Sources read one day at a time from a remote service (``bigquery://``, ``azure://``) have no
+files to fingerprint (their cache is written by the pipeline itself, and watching it would
+re-run every day the pipeline fetches). For them :func:`remote_days` asks the service for a
+per-day fingerprint over a lookback window: BigQuery's (latest ``export_time``, row count) per
+usage day (``gcp_bigquery.export_days``), Azure's total cost per currency per day
+(``azure_remote.daily_costs``). The state keeps each such source's window start and day →
+fingerprint; a day whose fingerprint appeared, changed or vanished inside both the old and the
+new window is stale. A source seen for the first time (or after its lookup failed every time so
+far) records a baseline and makes nothing stale.
+
 What does not belong here: reading billing rows (``reader``), scheduling runs (``pipelines``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -26,13 +38,20 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
 from carbonledger.config import Source
-from carbonledger.errors import InputFormatError
+from carbonledger.errors import CarbonLedgerError, InputFormatError
+from connectors.azure_remote import Connection as AzureConnection
+from connectors.azure_remote import daily_costs
 from connectors.detect import format_of_columns
 from connectors.discover import billing_files
+from connectors.gcp_bigquery import export_days
 from connectors.rawfile import is_json_lines, is_parquet, read_header, read_raw
 
 #: Snapshot of one source: file path → [size in bytes, modification time in ns].
 Snapshot = dict[str, list[int]]
+#: One remote source's look: {"since": first ISO day watched, "days": {ISO day: JSON fingerprint}}.
+RemoteLook = dict[str, Any]
+#: Prefix of the keys that name a remote source (rather than a file) among a stale day's causes.
+REMOTE_KEY = "remote:"
 
 #: The column holding each line's charge period start, per format (first present wins).
 _START_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -91,18 +110,62 @@ def _read_column(path: Path, column: str) -> pd.Series:
     return table.column(column).to_pandas().astype("string")
 
 
+def is_remote(source: Source) -> bool:
+    """True for a source read one day at a time from a service (BigQuery, Azure Cost Management)."""
+    return source.bigquery is not None or source.azure is not None
+
+
+def remote_days(source: Source, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """ISO day → fingerprint (JSON-able) of a remote source's days from ``first`` to ``last`` that have
+    data: BigQuery ``[latest export_time, rows]``, Azure ``[[currency, total cost], ...]``."""
+    if source.bigquery is not None:
+        bq = source.bigquery
+        found = export_days(bq.table, first, last, project=bq.project, api_endpoint=bq.api_endpoint)
+        return {day.isoformat(): [stamp, rows] for day, (stamp, rows) in found.items()}
+    if source.azure is not None:
+        az = source.azure
+        totals = daily_costs(az.scope, first, last, metric=az.metric, connection=AzureConnection(base_url=az.base_url))
+        return {day.isoformat(): pairs for day, pairs in totals.items()}
+    raise ValueError(f"source {source.name!r} is not a remote (BigQuery or Azure) source")
+
+
 @dataclass(frozen=True)
 class DeliveryState:
-    """What the billing sources held at one look: each source's snapshot and each file's ISO days."""
+    """What the billing sources held at one look: each file source's snapshot and each file's ISO days,
+    and each remote source's per-day fingerprints (``remote``). ``failures`` (not saved) names the
+    remote sources whose look failed this time, with the error; they keep their previous look."""
 
     files: dict[str, Snapshot]
     days: dict[str, list[str]]
+    remote: dict[str, RemoteLook] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def scan(cls, sources: Sequence[Source], previous: "DeliveryState | None" = None) -> "DeliveryState":
-        """Look at the sources now; files unchanged since ``previous`` keep their days without re-reading."""
+    def scan(cls, sources: Sequence[Source], previous: "DeliveryState | None" = None, *,
+             window: tuple[dt.date, dt.date] | None = None) -> "DeliveryState":
+        """Look at the sources now; files unchanged since ``previous`` keep their days without re-reading.
+
+        Remote sources are asked for their days from ``window[0]`` to ``window[1]``; without a
+        window (or an empty one) they are not looked at and keep their previous look.
+        """
+        remote_sources = [s for s in sources if is_remote(s)]
+        sources = [s for s in sources if not is_remote(s)]
         files = {source.name: snapshot([source.path]) for source in sources}
         days: dict[str, list[str]] = {}
+        remote: dict[str, RemoteLook] = {}
+        failures: dict[str, str] = {}
+        before = previous.remote if previous is not None else {}
+        for source in remote_sources:
+            if window is None or window[0] > window[1]:
+                if source.name in before:
+                    remote[source.name] = before[source.name]
+                continue
+            try:
+                remote[source.name] = {"since": window[0].isoformat(), "days": remote_days(source, *window)}
+            except CarbonLedgerError as exc:
+                failures[source.name] = str(exc)
+                if source.name in before:
+                    remote[source.name] = before[source.name]
         for source in sources:
             before = previous.files.get(source.name, {}) if previous else {}
             changed = set(changed_files(before, files[source.name]))
@@ -111,7 +174,7 @@ class DeliveryState:
                     days[path] = previous.days[path]
                 else:
                     days[path] = sorted(d.isoformat() for d in charge_days(path, source.format))
-        return cls(files, days)
+        return cls(files, days, remote, failures)
 
     def changed_since(self, previous: "DeliveryState") -> dict[str, list[str]]:
         """ISO day → the files that make it stale: days a new or rewritten file covers now or covered
@@ -122,16 +185,32 @@ class DeliveryState:
         for path in sorted(changed):
             for day in sorted(set(previous.days.get(path, [])) | set(self.days.get(path, []))):
                 stale.setdefault(day, []).append(path)
-        return stale
+        for name, look in sorted(self.remote.items()):
+            old = previous.remote.get(name)
+            if old is None:          # first look at this source: a baseline
+                continue
+            since = max(look["since"], old["since"])       # days both looks covered
+            for day in sorted(set(look["days"]) | set(old["days"])):
+                if day >= since and look["days"].get(day) != old["days"].get(day):
+                    stale.setdefault(day, []).append(REMOTE_KEY + name)
+        return dict(sorted(stale.items()))
 
     def state_of(self, path: str) -> list[int] | None:
         """The snapshot entry of ``path`` (None once it is gone)."""
         return next((snap[path] for snap in self.files.values() if path in snap), None)
 
+    def fingerprint(self, day: str, causes: Sequence[str]) -> str:
+        """A short hash of what ``day``'s causes (file paths, remote source keys) hold now: it changes
+        whenever one of them changes again, so it makes a run key that re-runs each restatement."""
+        states = {key: (self.remote.get(key.removeprefix(REMOTE_KEY), {}).get("days", {}).get(day)
+                        if key.startswith(REMOTE_KEY) else self.state_of(key)) for key in causes}
+        return hashlib.sha256(json.dumps(states, sort_keys=True).encode()).hexdigest()[:16]
+
     def to_json(self) -> str:
-        return json.dumps({"files": self.files, "days": self.days}, sort_keys=True)
+        return json.dumps({"files": self.files, "days": self.days, "remote": self.remote}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "DeliveryState":
+        """A saved state; cursors written before remote sources were watched have no ``remote``."""
         data = json.loads(text)
-        return cls(data["files"], data["days"])
+        return cls(data["files"], data["days"], data.get("remote", {}))

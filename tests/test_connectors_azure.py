@@ -24,7 +24,7 @@ from carbonledger.errors import InputFormatError
 from connectors import detect_format, read_billing
 from connectors.azure import CHARGE_CATEGORY_BY_CHARGE_TYPE
 from connectors.azure_regions import location_regions, region_of_location
-from connectors.azure_remote import AzureRemoteError, Connection, fetch_cost_details, fetch_export_files
+from connectors.azure_remote import AzureRemoteError, Connection, daily_costs, fetch_cost_details, fetch_export_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "billing"
 AZURE = FIXTURES / "azure"
@@ -294,6 +294,7 @@ class FakeAzure:
     url: str = ""
     routes: dict[tuple[str, str], list[tuple[int, dict, bytes]]] = field(default_factory=dict)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
     def add(self, method: str, path: str, *responses: tuple[int, dict, bytes | dict | str]) -> None:
         encoded = []
@@ -309,7 +310,7 @@ class FakeAzure:
         path = urlsplit(handler.path).path
         self.requests.append((handler.command, handler.path, dict(handler.headers)))
         if handler.command == "POST":
-            handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+            self.bodies.append(handler.rfile.read(int(handler.headers.get("Content-Length", 0))))
         queue = self.routes.get((handler.command, path))
         if not queue:
             status, headers, body = 404, {"Content-Type": "application/json"}, b'{"error": {"code": "NotFound"}}'
@@ -439,6 +440,43 @@ def test_tokens_never_go_to_a_plain_http_endpoint_that_is_not_loopback(tmp_path)
     remote = Connection(credential=FakeCredential(), base_url="http://cost.example.invalid", max_retries=0)
     with pytest.raises(AzureRemoteError, match="non-TLS"):
         fetch_cost_details(SCOPE, date(2026, 11, 1), date(2026, 11, 30), tmp_path, connection=remote)
+
+
+QUERY_PATH = SCOPE + "/providers/Microsoft.CostManagement/query"
+
+
+def query_result(rows: list[list]) -> dict:
+    """A Cost Management Query response: daily PreTaxCost per currency, as the API returns it."""
+    return {"id": "q1", "name": "q1", "type": "Microsoft.CostManagement/query", "properties": {
+        "nextLink": None,
+        "columns": [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"},
+                    {"name": "Currency", "type": "String"}],
+        "rows": rows}}
+
+
+def script_daily_costs(fake: FakeAzure, *results: list[list]) -> None:
+    fake.add("POST", QUERY_PATH, *[(200, {}, query_result(rows)) for rows in results])
+
+
+def test_daily_costs_are_one_query_per_window(fake_azure):
+    script_daily_costs(fake_azure, [[12.5, 20261102, "EUR"], [3.25, 20261102, "USD"], [7.0, 20261103, "EUR"]])
+    totals = daily_costs(SCOPE, date(2026, 11, 1), date(2026, 11, 5), metric="AmortizedCost",
+                         connection=connection(fake_azure))
+    assert totals == {date(2026, 11, 2): [["EUR", "12.5"], ["USD", "3.25"]], date(2026, 11, 3): [["EUR", "7.0"]]}
+    [(method, path, _)] = fake_azure.requests
+    assert method == "POST" and urlsplit(path).path == QUERY_PATH
+    body = json.loads(fake_azure.bodies[0])
+    assert body["type"] == "AmortizedCost" and body["timeframe"] == "Custom"
+    assert body["dataset"]["granularity"] == "Daily"
+    assert body["timePeriod"]["from"].startswith("2026-11-01") and body["timePeriod"]["to"].startswith("2026-11-05")
+
+
+def test_daily_costs_errors_are_clear(fake_azure):
+    fake_azure.add("POST", QUERY_PATH, (403, {}, {"error": {"code": "RBACAccessDenied", "message": "no"}}))
+    with pytest.raises(AzureRemoteError, match=r"daily cost query for /subscriptions/.*HTTP 403: access denied"):
+        daily_costs(SCOPE, date(2026, 11, 1), date(2026, 11, 5), connection=connection(fake_azure))
+    with pytest.raises(AzureRemoteError, match="unknown cost details metric"):
+        daily_costs(SCOPE, date(2026, 11, 1), date(2026, 11, 5), metric="Usage", connection=connection(fake_azure))
 
 
 def test_export_latest_run_files_are_downloaded(fake_azure, tmp_path):

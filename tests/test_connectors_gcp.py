@@ -28,7 +28,7 @@ from carbonledger.errors import ConfigError, InputFormatError
 from connectors import read_billing
 from connectors.detect import detect_format
 from connectors.gcp import convert_gcp
-from connectors.gcp_bigquery import day_query, read_billing_day
+from connectors.gcp_bigquery import day_query, export_days, export_days_query, read_billing_day
 from connectors.rawfile import RawTable, read_raw
 
 BILLING = FIXTURES / "billing"
@@ -323,14 +323,18 @@ class FakeBigQuery:
     """BigQuery REST jobs.query + jobs.getQueryResults over in-memory tables, served on 127.0.0.1.
 
     Each table row is ``(partition day, record)``; the query must be ``day_query``'s SQL, and the
-    fake filters rows on the named column exactly as BigQuery would for the @start/@end parameters.
+    fake filters rows on the named column exactly as BigQuery would for the @start/@end parameters;
+    or ``export_days_query``'s aggregate, which the fake computes per UTC usage day (tables named
+    in ``unpartitioned`` reject its ``_PARTITIONTIME`` filter, as a view would).
     Results are paged two rows at a time so the client's paging is exercised.
     """
 
     PAGE = 2
 
-    def __init__(self, tables: dict[str, list[tuple[dt.date, dict]]], forbidden: tuple[str, ...] = ()):
+    def __init__(self, tables: dict[str, list[tuple[dt.date, dict]]], forbidden: tuple[str, ...] = (),
+                 unpartitioned: tuple[str, ...] = ()):
         self.tables, self.forbidden, self.requests, self.results = tables, forbidden, [], {}
+        self.unpartitioned = unpartitioned
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -363,7 +367,7 @@ class FakeBigQuery:
             return 404, _error(404, "notFound", f"Not found: {path}")
         found = re.fullmatch(r"SELECT \* FROM `([^`]+)` WHERE (\w+) >= @start AND \2 < @end", body["query"])
         if found is None:
-            return 400, _error(400, "invalidQuery", f"Syntax error: {body['query']}")
+            return self.aggregate(project.group(1), body)
         table, column = found.groups()
         if table in self.forbidden:
             return 403, _error(403, "accessDenied", f"Access Denied: Table {table}: User does not have permission")
@@ -376,9 +380,40 @@ class FakeBigQuery:
                     else _timestamp(record[column]))
             if params["start"] <= when < params["end"]:
                 rows.append({"f": [{"v": _cell(record.get(f["name"]), f)} for f in BILLING_SCHEMA]})
+        return 200, self._store(project.group(1), rows, BILLING_SCHEMA)
+
+    def aggregate(self, project: str, body: dict) -> tuple[int, dict]:
+        """``export_days_query``: per UTC usage day, the latest export_time and the row count."""
+        found = re.fullmatch(
+            r"SELECT DATE\(usage_start_time\) AS usage_day, MAX\(export_time\) AS last_export_time, "
+            r"COUNT\(\*\) AS row_count FROM `([^`]+)` WHERE usage_start_time >= @start AND usage_start_time < @end"
+            r"( AND _PARTITIONTIME >= TIMESTAMP_SUB\(@start, INTERVAL 1 DAY\))? GROUP BY usage_day ORDER BY usage_day",
+            body["query"])
+        if found is None:
+            return 400, _error(400, "invalidQuery", f"Syntax error: {body['query']}")
+        table, pruned = found.group(1), found.group(2) is not None
+        if table not in self.tables:
+            return 404, _error(404, "notFound", f"Not found: Table {table} was not found in location US")
+        if pruned and table in self.unpartitioned:
+            return 400, _error(400, "invalidQuery", "Unrecognized name: _PARTITIONTIME at [1:200]")
+        params = {p["name"]: _timestamp(p["parameterValue"]["value"]) for p in body["queryParameters"]}
+        floor = params["start"] - dt.timedelta(days=1)
+        days: dict[dt.date, list[dt.datetime]] = {}
+        for partition, record in self.tables[table]:
+            used = _timestamp(record["usage_start_time"])
+            in_partition = dt.datetime.combine(partition, dt.time(), tzinfo=dt.timezone.utc) >= floor
+            if params["start"] <= used < params["end"] and (in_partition or not pruned):
+                days.setdefault(used.date(), []).append(_timestamp(record["export_time"]))
+        fields = [{"name": "usage_day", "type": "DATE"}, {"name": "last_export_time", "type": "TIMESTAMP"},
+                  {"name": "row_count", "type": "INTEGER"}]
+        rows = [{"f": [{"v": day.isoformat()}, {"v": str(int(max(stamps).timestamp() * 1_000_000))},
+                       {"v": str(len(stamps))}]} for day, stamps in sorted(days.items())]
+        return 200, self._store(project, rows, fields)
+
+    def _store(self, project: str, rows: list[dict], fields: list[dict]) -> dict:
         job_id = f"job_{len(self.results) + 1}"
-        self.results[job_id] = (project.group(1), rows)
-        return 200, self._response(job_id, 0)
+        self.results[job_id] = (project, rows, fields)
+        return self._response(job_id, 0)
 
     def page(self, path: str) -> tuple[int, dict]:
         job = re.match(r"/bigquery/v2/projects/([^/]+)/jobs/([^/?]+)", path)
@@ -394,11 +429,11 @@ class FakeBigQuery:
         return 200, self._response(found.group(1), int(token.group(1)) if token else 0)
 
     def _response(self, job_id: str, start: int) -> dict:
-        project, rows = self.results[job_id]
+        project, rows, fields = self.results[job_id]
         response = {
             "kind": "bigquery#queryResponse", "jobComplete": True, "totalRows": str(len(rows)),
             "jobReference": {"projectId": project, "jobId": job_id, "location": "US"},
-            "schema": {"fields": BILLING_SCHEMA}, "rows": rows[start:start + self.PAGE],
+            "schema": {"fields": fields}, "rows": rows[start:start + self.PAGE],
         }
         if start + self.PAGE < len(rows):
             response["pageToken"] = str(start + self.PAGE)
@@ -497,6 +532,42 @@ def test_bigquery_without_application_default_credentials(monkeypatch):
 def test_bigquery_table_id_is_validated(table):
     with pytest.raises(ConfigError, match="expected 'project.dataset.table'"):
         day_query(table)
+    with pytest.raises(ConfigError, match="expected 'project.dataset.table'"):
+        export_days_query(table)
+
+
+def test_export_days_gives_last_export_and_rows_per_usage_day(bigquery):
+    days = export_days(TABLE, dt.date(2024, 3, 1), dt.date(2024, 3, 6), credentials=AnonymousCredentials(),
+                       api_endpoint=bigquery.endpoint)
+    # the late row used on 4 March; the 14 rows used on 5 March, all exported on the 6th
+    assert days == {dt.date(2024, 3, 4): ("2024-03-06T02:13:54.123000+00:00", 1),
+                    dt.date(2024, 3, 5): ("2024-03-06T02:13:54.123000+00:00", 14)}
+    [post] = [r for r in bigquery.requests if r[0] == "POST"]
+    assert post[2]["query"] == export_days_query(TABLE)          # partition-pruned, parameterised
+    assert {p["name"]: p["parameterValue"]["value"][:10] for p in post[2]["queryParameters"]} == \
+        {"start": "2024-03-01", "end": "2024-03-07"}
+    # a restatement appends rows with a later export_time: the day's pair changes, other days do not
+    restated = copy.deepcopy(bigquery.tables[TABLE][1][1])
+    restated["export_time"], restated["cost"] = "2024-03-09 07:00:00 UTC", -0.5
+    bigquery.tables[TABLE].append((dt.date(2024, 3, 9), restated))
+    again = export_days(TABLE, dt.date(2024, 3, 1), dt.date(2024, 3, 6), credentials=AnonymousCredentials(),
+                        api_endpoint=bigquery.endpoint)
+    assert again[dt.date(2024, 3, 5)] == ("2024-03-09T07:00:00.000000+00:00", 15)
+    assert again[dt.date(2024, 3, 4)] == days[dt.date(2024, 3, 4)]
+    assert export_days(TABLE, dt.date(2024, 3, 7), dt.date(2024, 3, 8), credentials=AnonymousCredentials(),
+                       api_endpoint=bigquery.endpoint) == {}
+
+
+def test_export_days_on_a_view_falls_back_to_an_unpruned_query(bigquery):
+    bigquery.unpartitioned = (TABLE,)
+    days = export_days(TABLE, dt.date(2024, 3, 5), dt.date(2024, 3, 5), credentials=AnonymousCredentials(),
+                       api_endpoint=bigquery.endpoint)
+    assert days == {dt.date(2024, 3, 5): ("2024-03-06T02:13:54.123000+00:00", 14)}
+    queries = [r[2]["query"] for r in bigquery.requests if r[0] == "POST"]
+    assert queries == [export_days_query(TABLE), export_days_query(TABLE, prune=False)]
+    with pytest.raises(InputFormatError, match="table or dataset not found"):
+        export_days("billing-proj.billing_ds.missing", dt.date(2024, 3, 5), dt.date(2024, 3, 5),
+                    credentials=AnonymousCredentials(), api_endpoint=bigquery.endpoint)
 
 
 # --- the CLI -----------------------------------------------------------------------------------------------
