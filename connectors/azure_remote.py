@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,6 +55,7 @@ from azure.identity import DefaultAzureCredential
 from azure.mgmt.costmanagement import CostManagementClient
 
 from carbonledger.errors import EXIT_INPUT, CarbonLedgerError
+from connectors.safe_paths import UnsafePath, contained
 
 #: Metrics the cost-details report API offers.
 METRICS = ("ActualCost", "AmortizedCost")
@@ -258,7 +259,7 @@ def fetch_export_files(
             f"{what}: manifest {without_query(manifest_url)} lists no blobs (expected blobs[].blobName)"
         )
     dest = Path(dest_dir)
-    return [downloads.save(_blob_url(endpoint, container, name), dest / _local_path(name)) for name in names]
+    return [downloads.save(_blob_url(endpoint, container, name), _local_path(dest, name, manifest_url)) for name in names]
 
 
 def _text(value: object) -> str:
@@ -276,12 +277,16 @@ def _blob_url(endpoint: str, container: str, name: str) -> str:
     return f"{endpoint}/{container}/{path}"
 
 
-def _local_path(blob_name: str) -> PurePosixPath:
-    """A blob's path below the download folder, refusing names that would leave it."""
-    path = PurePosixPath(urlsplit(blob_name).path.strip("/"))
-    if not path.parts or ".." in path.parts:
-        raise AzureRemoteError(f"export manifest: blob name {without_query(blob_name)!r} is not a relative path")
-    return path
+def _local_path(dest: Path, blob_name: str, manifest_url: str) -> Path:
+    """A blob's file below the download folder; a name that would leave it (``..``, backslash, encoded
+    traversal, see :mod:`connectors.safe_paths`) is an error naming the manifest and the entry."""
+    name = urlsplit(blob_name).path.strip("/")
+    try:
+        return contained(dest, name)
+    except UnsafePath as exc:
+        raise AzureRemoteError(f"export manifest {without_query(manifest_url)}: blob name "
+                               f"{without_query(blob_name)!r} {exc.reason}: it would be written outside {dest}; "
+                               "expected a path relative to the container") from None
 
 
 def _safe_stem(scope: str) -> str:
@@ -360,11 +365,25 @@ class _Downloader:
         return parsed
 
     def save(self, url: str, path: Path) -> Path:
+        """Stream ``url`` into ``path`` through a ``.part`` file; a cut-off body (fewer bytes than its
+        Content-Length, or a broken connection) is an error and leaves neither file."""
         response = self._get(url, stream=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".part")
-        with response, open(partial, "wb") as handle:
-            for chunk in response.iter_bytes(chunk_size=_CHUNK):
-                handle.write(chunk)
-        partial.replace(path)
+        expected = response.headers.get("Content-Length")
+        written = 0
+        try:
+            with response, open(partial, "wb") as handle:
+                for chunk in response.iter_bytes(chunk_size=_CHUNK):
+                    handle.write(chunk)
+                    written += len(chunk)
+            if expected is not None and expected.isdigit() and written != int(expected):
+                raise AzureRemoteError(f"download {without_query(url)}: truncated, {written} of {expected} bytes "
+                                       "received; run again to fetch it whole")
+            partial.replace(path)
+        except AzureError as exc:
+            raise AzureRemoteError(f"download {without_query(url)}: connection broke after {written} bytes "
+                                   f"({type(exc).__name__}); run again to fetch it whole") from None
+        finally:
+            partial.unlink(missing_ok=True)
         return path
