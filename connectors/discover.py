@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from carbonledger.errors import InputFormatError, redact
+from connectors.safe_paths import unsafe_reason
 
 BILLING_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 MANIFEST_SUFFIX = "-Manifest.json"
@@ -155,6 +156,10 @@ def _manifests_in(path: Path) -> list[Manifest]:
 
 
 def _resolve_key(manifest: Path, key: str, bucket: str) -> Path:
+    problem = unsafe_reason(key.lstrip("/"))
+    if problem:     # a key is looked up below the manifest's folders, never above them
+        raise InputFormatError(manifest, f"report key {key!r} {problem}; expected a key relative to the report",
+                               column="reportKeys")
     parts = PurePosixPath(key.lstrip("/")).parts
     if bucket and parts and parts[0] == bucket:
         parts = parts[1:]

@@ -22,9 +22,15 @@ the location in ``<cache>/_state/<bucket>/<prefix>/deliveries.json`` (S3 bucket 
 to say which periods are new or restated. Fetching the same delivery twice downloads nothing and
 returns the same files.
 
+Object keys are data: before a manifest's entry (or a listed key) becomes a path in the cache it is
+checked by :mod:`connectors.safe_paths` (no ``..``, absolute path, backslash or encoded traversal);
+an entry that would leave the cache is an :class:`InputFormatError` naming the manifest and the entry.
+
 Credentials come from boto3's standard chain (environment, profile, SSO, instance role) unless a
-client is given; transient failures are retried by botocore's ``standard`` retry mode, a bounded
-number of attempts. Refused credentials and denied access raise :class:`ConfigError`, a missing
+client is given; transient failures (5xx, throttling, timeouts, refused connections) are retried by
+botocore's ``standard`` retry mode with exponential backoff, a bounded number of attempts; an object
+whose body arrives cut off (fewer bytes than its length, a broken or timed-out stream) is
+downloaded again, at most ``DOWNLOAD_ATTEMPTS`` times with doubling waits. Refused credentials and denied access raise :class:`ConfigError`, a missing
 bucket or a manifest listing missing objects :class:`InputFormatError`, anything else
 :class:`S3DeliveryError`; each names the bucket and prefix (or the object), never a credential.
 
@@ -38,6 +44,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -46,28 +53,46 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from carbonledger import io
 from carbonledger.errors import EXIT_INPUT, CarbonLedgerError, ConfigError, InputFormatError
 from connectors.discover import BILLING_SUFFIXES, MANIFEST_SUFFIX, is_billing_file
+from connectors.safe_paths import UnsafePath, contained, unsafe_reason
 
 #: Delivery layouts.
 LEGACY_CUR = "cur"
 DATA_EXPORTS = "data-exports"
 #: Attempts per S3 call (first try included) in botocore's ``standard`` retry mode.
 DEFAULT_MAX_ATTEMPTS = 5
+#: Attempts to download one object whose body arrives cut off (botocore retries requests, not bodies).
+DOWNLOAD_ATTEMPTS = 3
+#: Seconds before the second download attempt; doubled for each further one.
+DOWNLOAD_BACKOFF_S = 1.0
 STATE_DIR = "_state"
 STATE_FILE = "deliveries.json"
 
 _LEGACY_PERIOD = re.compile(r"^(\d{4})(\d{2})\d{2}-\d{8}$")
 _EXPORT_PERIOD = re.compile(r"^BILLING_PERIOD=(\d{4})-(\d{2})$")
+#: Bucket names as S3 allows them (plus legacy upper case and ``_``): one path segment, never ``.``/``..``.
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _SIMPLE_ETAG = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1 << 20
 _MISSING_SHOWN = 5
 _REFUSED_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
                         "TokenRefreshRequired", "RequestExpired"}
 _DENIED = {"AccessDenied", "AllAccessDisabled", "AccountProblem"}
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded",
+              "ServiceUnavailable", "InternalError", "RequestTimeout"}
 
 
 class S3DeliveryError(CarbonLedgerError):
@@ -89,7 +114,13 @@ class S3Location:
         match = re.match(r"^s3://([^/]+)/?(.*)$", uri)
         if not match:
             raise ConfigError(f"S3 location {uri!r}: expected s3://bucket/prefix")
-        return cls(match.group(1), match.group(2).strip("/"))
+        bucket, prefix = match.group(1), match.group(2).strip("/")
+        if not _BUCKET.match(bucket) or ".." in bucket:
+            raise ConfigError(f"S3 location {uri!r}: {bucket!r} is not a bucket name (letters, digits, '.', '-')")
+        problem = unsafe_reason(prefix) if prefix else None
+        if problem:     # the prefix names the state file's folder in the cache
+            raise ConfigError(f"S3 location {uri!r}: the prefix {problem}")
+        return cls(bucket, prefix)
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
@@ -167,15 +198,20 @@ class Fetched:
 
 
 def s3_client(*, endpoint_url: str | None = None, profile: str | None = None, region: str | None = None,
-              max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Any:
+              max_attempts: int = DEFAULT_MAX_ATTEMPTS, connect_timeout_s: float = 10,
+              read_timeout_s: float = 60) -> Any:
     """An S3 client from the standard credential chain, retrying in botocore's ``standard`` mode."""
     try:
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except ProfileNotFound:
         raise ConfigError(f"AWS profile {profile!r} not found in the AWS config or credentials files") from None
-    config = BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts}, connect_timeout=10,
-                        read_timeout=60)
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    config = BotoConfig(retries={"mode": "standard", "total_max_attempts": max_attempts},
+                        connect_timeout=connect_timeout_s, read_timeout=read_timeout_s)
+    try:
+        return session.client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError:      # botocore's message repeats the URL, which may carry user:password
+        raise ConfigError("S3 endpoint_url is not a valid URL (expected http(s)://host[:port]); "
+                          "it is not shown, as it may hold credentials") from None
 
 
 def discover_deliveries(location: S3Location | str, *, client: Any = None) -> list[Delivery]:
@@ -264,6 +300,9 @@ def _s3_errors(location: S3Location, action: str) -> Iterator[None]:
             raise ConfigError(f"{location}: access denied ({code or status}) while {action}; the identity needs "
                               f"s3:ListBucket on bucket {location.bucket!r} and s3:GetObject on "
                               f"'{location.prefix or ''}/*'") from None
+        if status == 429 or (isinstance(status, int) and status >= 500) or code in _THROTTLED:
+            raise S3DeliveryError(f"{location}: S3 kept failing ({code or 'HTTP'} {status}) while {action}; retries "
+                                  "exhausted, try again later") from None
         raise S3DeliveryError(f"{location}: S3 error {code or status} while {action}") from None
     except (NoCredentialsError, PartialCredentialsError):
         raise ConfigError(f"{location}: no AWS credentials found while {action} (looked in the environment, the "
@@ -342,6 +381,12 @@ def _delivery(location: S3Location, group: _Group, manifest: RemoteObject, data:
                                column=list_field)
     keys = tuple(_legacy_key(location, str(e), listing) if layout == LEGACY_CUR else _export_key(location, where, str(e))
                  for e in entries)
+    for entry, key in zip(entries, keys):
+        problem = unsafe_reason(key)
+        if problem:
+            raise InputFormatError(where, f"{list_field} entry {str(entry)!r} {problem}: it would be written outside "
+                                          "the cache directory; expected an object key below the report",
+                                   column=list_field)
     missing = [k for k in keys if k not in listing]
     if missing:
         shown = ", ".join(missing[:_MISSING_SHOWN]) + (f" and {len(missing) - _MISSING_SHOWN} more"
@@ -375,7 +420,11 @@ def _export_key(location: S3Location, where: str, uri: str) -> str:
 def _cached(client: Any, location: S3Location, obj: RemoteObject, cache_dir: Path,
             objects: dict[str, dict[str, Any]], downloaded: list[str]) -> Path:
     """The local copy of ``obj``, downloaded unless the cached copy has its size and ETag."""
-    target = cache_dir / location.bucket / PurePosixPath(obj.key)
+    try:
+        target = contained(cache_dir / location.bucket, obj.key)
+    except UnsafePath as exc:
+        raise InputFormatError(location.uri(obj.key), f"object key {exc.reason}: it would be written outside the "
+                                                       f"cache directory {cache_dir}; expected a relative key") from None
     known = objects.get(obj.key, {})
     if target.is_file() and target.stat().st_size == obj.size and (
         (known.get("etag"), known.get("size")) == (obj.etag, obj.size)
@@ -389,22 +438,42 @@ def _cached(client: Any, location: S3Location, obj: RemoteObject, cache_dir: Pat
     return target
 
 
+class _CutOff(Exception):
+    """An object's body arrived incomplete (retried by :func:`_download`)."""
+
+
 def _download(client: Any, location: S3Location, key: str, target: Path) -> tuple[str, int]:
-    """Stream one object to ``target`` atomically, checking its length and (where it is an MD5) its ETag."""
+    """Stream one object to ``target`` atomically, checking its length and (where it is an MD5) its ETag;
+    a body cut off is fetched again, at most ``DOWNLOAD_ATTEMPTS`` times."""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            return _download_once(client, location, key, target)
+        except _CutOff as exc:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise S3DeliveryError(f"{location.uri(key)}: download cut off {attempt} times (last: {exc}); "
+                                      "retries exhausted, run again later") from None
+            time.sleep(DOWNLOAD_BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _download_once(client: Any, location: S3Location, key: str, target: Path) -> tuple[str, int]:
     response: dict[str, Any] = {}
 
     def write(tmp: Path) -> None:
         with _s3_errors(location, f"downloading {key}"):
             reply = client.get_object(Bucket=location.bucket, Key=key)
             digest, written = hashlib.md5(usedforsecurity=False), 0
-            with open(tmp, "wb") as handle:
-                for chunk in reply["Body"].iter_chunks(_CHUNK):
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    written += len(chunk)
+            try:
+                with open(tmp, "wb") as handle:
+                    for chunk in reply["Body"].iter_chunks(_CHUNK):
+                        handle.write(chunk)
+                        digest.update(chunk)
+                        written += len(chunk)
+            except (IncompleteReadError, ResponseStreamingError, ReadTimeoutError) as exc:
+                raise _CutOff(f"{type(exc).__name__} after {written} bytes") from None
         etag = reply["ETag"].strip('"')
         if written != reply["ContentLength"]:
-            raise S3DeliveryError(f"{location.uri(key)}: downloaded {written} bytes, expected {reply['ContentLength']}")
+            raise _CutOff(f"{written} of {reply['ContentLength']} bytes")
         if _SIMPLE_ETAG.match(etag) and reply.get("ServerSideEncryption") != "aws:kms" and digest.hexdigest() != etag:
             raise S3DeliveryError(f"{location.uri(key)}: downloaded bytes have MD5 {digest.hexdigest()}, "
                                   f"expected the ETag {etag}")
@@ -421,6 +490,8 @@ def _remove_superseded(cache_dir: Path, location: S3Location, previous: Mapping[
         for key in [record.get("manifest_key", ""), *record.get("data_keys", [])]:
             if key and key not in kept:
                 objects.pop(key, None)
+                if unsafe_reason(key):      # a tampered state file: never delete outside the cache
+                    continue
                 path = cache_dir / location.bucket / PurePosixPath(key)
                 if path.is_file():
                     path.unlink()
