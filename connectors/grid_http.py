@@ -7,7 +7,8 @@ through :class:`JsonHttpClient`:
   only for ranges wholly in the past) is written to ``<cache_dir>/<source>/<sha256 of the key>.json``
   and read back on every later call, so re-running a past day gives the same numbers offline;
 * **retries**: HTTP 429 waits ``Retry-After`` (seconds or an HTTP date) when the server sends it,
-  else exponential backoff; 5xx, timeouts and refused connections back off exponentially
+  else exponential backoff; 5xx, timeouts, refused connections and bodies cut off before their
+  ``Content-Length`` back off exponentially
   (``backoff_s`` x 2^attempt, capped at ``max_backoff_s``); at most ``max_retries`` retries;
 * **errors**: :class:`GridAuthError` (401/403, never retried), :class:`GridSourceError` (anything
   else: other 4xx, retries exhausted, invalid or truncated JSON). Messages name the source and the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import http.client
 import json
 import time
 import urllib.error
@@ -99,6 +101,8 @@ class JsonHttpClient:
                     wait = min(_retry_after_s(exc.headers.get("Retry-After")) or wait, self.max_backoff_s)
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last_problem = f"connection failed ({type(exc).__name__})"
+            except http.client.HTTPException as exc:     # IncompleteRead: the body was cut off; a bad status line
+                last_problem = f"response cut off or malformed ({type(exc).__name__})"
             else:
                 try:
                     return json.loads(body)
