@@ -22,7 +22,9 @@ row) and, on the export's ingestion-time partitioned tables, only partitions fro
 the window on (a row is exported after its usage starts); a table without ``_PARTITIONTIME``
 (a view, a column-partitioned copy) is queried again without that filter.
 
-Credentials come from Application Default Credentials unless given. Failures become
+Credentials come from Application Default Credentials unless given. Failures (raised ``from None``:
+the client's own exception text can carry the request URL, so it is kept out of error chains and
+Dagster's event log) become
 :class:`~carbonledger.errors.ConfigError` (no credentials, credentials refused, access denied) or
 :class:`~carbonledger.errors.InputFormatError` (table missing, query rejected), naming the table,
 never a token or key.
@@ -164,18 +166,23 @@ def _query(
         raise ConfigError(
             f"{source}: no Google credentials found; set up Application Default Credentials "
             "(GOOGLE_APPLICATION_CREDENTIALS or 'gcloud auth application-default login')"
-        ) from exc
+        ) from None
     except auth_exceptions.GoogleAuthError as exc:
         raise ConfigError(f"{source}: Google credentials were refused ({type(exc).__name__}); "
-                          "check the service account or refresh the ADC login") from exc
+                          "check the service account or refresh the ADC login") from None
     except (api_exceptions.Unauthorized, api_exceptions.Forbidden) as exc:
         raise ConfigError(f"{source}: access denied ({exc.code}); the credentials need "
-                          "bigquery.jobs.create in the job project and read access to the table") from exc
+                          "bigquery.jobs.create in the job project and read access to the table") from None
     except api_exceptions.NotFound as exc:
         raise InputFormatError(source, f"table or dataset not found ({_first_message(exc)}); expected an "
-                                       "existing billing export table 'project.dataset.table'") from exc
+                                       "existing billing export table 'project.dataset.table'") from None
     except api_exceptions.BadRequest as exc:
-        raise InputFormatError(source, f"query rejected ({_first_message(exc)}){hint}") from exc
+        raise InputFormatError(source, f"query rejected ({_first_message(exc)}){hint}") from None
+    except (api_exceptions.GoogleAPICallError, api_exceptions.RetryError) as exc:
+        # 429 and 5xx after the client's own bounded, backed-off retries (google.api_core's default retry)
+        code = getattr(exc, "code", None) or type(exc).__name__
+        raise InputFormatError(source, f"BigQuery kept failing ({code}); retries exhausted, run this day "
+                                       "again later") from None
 
 
 def _first_message(exc: api_exceptions.GoogleAPICallError) -> str:
