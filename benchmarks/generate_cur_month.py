@@ -20,20 +20,18 @@ and read it with ``carbonledger estimate /tmp/cur/cur-1000000.parquet --format a
 
 from __future__ import annotations
 
-import argparse
-import gzip
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-ROOT = Path(__file__).resolve().parents[1]
-MONTH_START = pd.Timestamp("2026-10-01", tz="UTC")
-HOURS_IN_MONTH = 31 * 24
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _synthetic import (  # noqa: E402  (run as a script from any directory)
+    HOURS_IN_MONTH, MONTH_START, PROJECTS, ROOT, TEAMS, dictionary, hourly_grid_zones, line_ids, main, write_csv_gz,
+    write_parquet,
+)
 
 #: AWS region → the usage type prefix AWS bills it under (``USE1-BoxUsage:...``).
 REGION_PREFIX: dict[str, str] = {
@@ -50,8 +48,6 @@ USAGE_MIX: dict[str, float] = {"Usage": 0.78, "DiscountedUsage": 0.08, "SavingsP
 SP_NEGATION_SHARE = 0.05   # one negation per covered-usage line is typical; keep fewer for size
 OTHER_MIX: dict[str, float] = {"Fee": 0.01, "RIFee": 0.005, "Tax": 0.01, "Credit": 0.005}
 GPU_SHARE = 0.15
-PROJECTS = [f"proj-{i:03d}" for i in range(120)]
-TEAMS = [f"team-{i:02d}" for i in range(25)]
 
 
 def hardware_choices() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -72,16 +68,10 @@ def hardware_choices() -> tuple[pd.DataFrame, pd.DataFrame]:
 def region_choices() -> list[str]:
     """AWS regions with a usage-type prefix and an hourly grid zone in the bundled data (24+)."""
     regions = pd.read_csv(ROOT / "intensity/data/regions.csv")
-    zones = set(pq.read_schema(ROOT / "intensity/data/hourly_lifecycle_2022.parquet").names)
+    zones = hourly_grid_zones()
     aws = regions[(regions["provider"] == "aws") & regions["region"].isin(REGION_PREFIX)
                   & regions["grid_zone"].isin(zones)]
     return sorted(aws["region"])
-
-
-def _dict(indices: np.ndarray, values: list[str] | np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    """A dictionary-encoded string column (nulls where ``null`` is set)."""
-    idx = pa.array(indices.astype(np.int32), mask=null)
-    return pa.DictionaryArray.from_arrays(idx, pa.array(list(values), pa.string()))
 
 
 def generate(rows: int, seed: int = 42) -> pa.Table:
@@ -154,67 +144,42 @@ def generate(rows: int, seed: int = 42) -> pa.Table:
 
     columns: dict[str, pa.Array] = {
         "identity/LineItemId": _line_ids(rows),
-        "bill/PayerAccountId": _dict(np.zeros(rows), ["999999999999"]),
-        "bill/BillingPeriodStartDate": _dict(np.zeros(rows), [stamps[0]]),
-        "lineItem/UsageAccountId": _dict(res_account[res], accounts),
-        "lineItem/LineItemType": _dict(kind, kind_names),
-        "lineItem/UsageStartDate": _dict(hour, stamps),
-        "lineItem/UsageEndDate": _dict(end_hour, stamps),
-        "lineItem/ProductCode": _dict(np.where(name == "Fee", 1, 0), ["AmazonEC2", "AWSSupportBusiness"]),
-        "lineItem/UsageType": _dict(usage_idx, usage_values, usage_null),
-        "lineItem/ResourceId": _dict(res_row, res_ids, no_resource),
+        "bill/PayerAccountId": dictionary(np.zeros(rows), ["999999999999"]),
+        "bill/BillingPeriodStartDate": dictionary(np.zeros(rows), [stamps[0]]),
+        "lineItem/UsageAccountId": dictionary(res_account[res], accounts),
+        "lineItem/LineItemType": dictionary(kind, kind_names),
+        "lineItem/UsageStartDate": dictionary(hour, stamps),
+        "lineItem/UsageEndDate": dictionary(end_hour, stamps),
+        "lineItem/ProductCode": dictionary(np.where(name == "Fee", 1, 0), ["AmazonEC2", "AWSSupportBusiness"]),
+        "lineItem/UsageType": dictionary(usage_idx, usage_values, usage_null),
+        "lineItem/ResourceId": dictionary(res_row, res_ids, no_resource),
         "lineItem/UsageAmount": pa.array(np.where(other, 1.0, amount)),
-        "lineItem/CurrencyCode": _dict(np.zeros(rows), ["USD"]),
+        "lineItem/CurrencyCode": dictionary(np.zeros(rows), ["USD"]),
         "lineItem/UnblendedCost": pa.array(cost),
-        "lineItem/LineItemDescription": _dict(kind, desc_values),
-        "product/ProductName": _dict(np.where(name == "Fee", 1, 0), ["Amazon Elastic Compute Cloud", "AWS Support (Business)"]),
-        "product/instanceType": _dict(type_idx[res], types["instance_type"].tolist(), other),
-        "product/region": _dict(region_row, regions, np.isin(name, ["Fee", "Tax", "Credit"])),
-        "pricing/unit": _dict(np.zeros(rows), ["Hrs"], other),
+        "lineItem/LineItemDescription": dictionary(kind, desc_values),
+        "product/ProductName": dictionary(np.where(name == "Fee", 1, 0), ["Amazon Elastic Compute Cloud", "AWS Support (Business)"]),
+        "product/instanceType": dictionary(type_idx[res], types["instance_type"].tolist(), other),
+        "product/region": dictionary(region_row, regions, np.isin(name, ["Fee", "Tax", "Credit"])),
+        "pricing/unit": dictionary(np.zeros(rows), ["Hrs"], other),
         "reservation/EffectiveCost": pa.array(np.where(name == "DiscountedUsage", eff_cost, 0.0)),
         "savingsPlan/SavingsPlanEffectiveCost": pa.array(np.where(name == "SavingsPlanCoveredUsage", eff_cost, 0.0)),
-        "resourceTags/user:project": _dict(res_project[res], PROJECTS, no_tags),
-        "resourceTags/user:team": _dict(res_team[res], TEAMS, no_tags),
+        "resourceTags/user:project": dictionary(res_project[res], PROJECTS, no_tags),
+        "resourceTags/user:team": dictionary(res_team[res], TEAMS, no_tags),
     }
     return pa.table(columns)
 
 
 def _line_ids(rows: int) -> pa.Array:
-    """Unique line item ids (``li-<hex>``) built in Arrow, not Python."""
-    import pyarrow.compute as pc
-    hexes = pc.cast(pa.array(np.arange(rows, dtype=np.int64)), pa.string())
-    return pc.binary_join_element_wise("li-", hexes, "")
+    """Unique line item ids (``li-<n>``) built in Arrow, not Python."""
+    return line_ids(rows, "li-")
 
 
 def write(table: pa.Table, out_dir: Path, fmt: str) -> Path:
     """Write the table as ``cur-<rows>.parquet`` or ``cur-<rows>.csv.gz`` under ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
-        path = out_dir / f"cur-{table.num_rows}.parquet"
-        pq.write_table(table, path, compression="zstd", row_group_size=1_000_000)
-        return path
-    path = out_dir / f"cur-{table.num_rows}.csv.gz"
-    plain = table.cast(pa.schema([pa.field(f.name, pa.string() if pa.types.is_dictionary(f.type) else f.type)
-                                  for f in table.schema]))
-    with gzip.open(path, "wb", compresslevel=1) as raw:
-        pacsv.write_csv(plain, raw)
-    return path
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/data"))
-    parser.add_argument("--format", choices=["parquet", "csv.gz"], default="parquet")
-    parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args()
-    started = time.perf_counter()
-    table = generate(args.rows, args.seed)
-    generated = time.perf_counter()
-    path = write(table, args.out, args.format)
-    print(f"{path}: {table.num_rows:,} rows, {path.stat().st_size / 2**20:,.1f} MiB "
-          f"(generate {generated - started:.1f} s, write {time.perf_counter() - generated:.1f} s)")
+        return write_parquet(table, out_dir / f"cur-{table.num_rows}.parquet")
+    return write_csv_gz(table, out_dir / f"cur-{table.num_rows}.csv.gz")
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__.splitlines()[0], generate, write, ["parquet", "csv.gz"])
