@@ -25,10 +25,15 @@ DEMO_END_DATE = dt.date(2026, 11, 7)
 BILLING_FORMATS = ("auto", "focus", "aws-cur", "aws-cur2", "gcp", "azure")
 DEFAULT_PROJECT_TAG_KEYS = ("project", "project-name", "project_name", "application", "app")
 
-_KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides", "grid", "policy"}
+_KNOWN_KEYS = {"sources", "out_dir", "start_date", "project_tag_keys", "power_model", "pue_overrides", "grid", "policy",
+               "store", "warehouse", "alerts"}
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SQL_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEFAULT_WAREHOUSE_URL_ENV = "CARBONLEDGER_WAREHOUSE_URL"
+DEFAULT_ALERT_WEBHOOK_URL_ENV = "CARBONLEDGER_ALERT_WEBHOOK_URL"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,31 @@ class S3Source:
     region: str | None = None
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """The partitioned Parquet ledger store (``carbonledger.store``): a local directory or ``s3://bucket/prefix``."""
+
+    path: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """The Postgres warehouse (``carbonledger.warehouse``): the environment variable holding its connection
+    string (never the string itself) and the schema its tables live in."""
+
+    url_env: str = DEFAULT_WAREHOUSE_URL_ENV
+    schema: str = "carbon"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Run-failure alerts: the environment variable holding the webhook URL (a URL is a credential)."""
+
+    webhook_url_env: str = DEFAULT_ALERT_WEBHOOK_URL_ENV
+
+
 def source_name(path: Path) -> str:
     """An asset-safe name from a path: its stem, lowercased, non-alphanumerics as ``_``."""
     stem = path.name.split(".")[0] or "source"
@@ -102,6 +132,13 @@ class Config:
     pue_overrides: dict[str, float] = field(default_factory=dict)
     grid: GridSettings = field(default_factory=GridSettings)
     policy: Path | None = None
+    store: StoreSettings | None = None
+    warehouse: WarehouseSettings | None = None
+    alerts: AlertSettings | None = None
+
+    def secret_env_vars(self) -> tuple[str, ...]:
+        """The environment variables this configuration reads secrets from (redacted wherever text is shown)."""
+        return ((self.warehouse.url_env,) if self.warehouse else ()) + ((self.alerts.webhook_url_env,) if self.alerts else ())
 
     def source(self, name: str) -> Source:
         """The configured source called ``name``."""
@@ -145,6 +182,9 @@ class Config:
             pue_overrides={str(k): _float(v, path, f"pue_overrides.{k}") for k, v in (raw.get("pue_overrides") or {}).items()},
             grid=GridSettings.from_mapping(raw.get("grid"), base, str(path)),
             policy=base / str(raw["policy"]) if raw.get("policy") else None,
+            store=_store(raw["store"], base, path) if raw.get("store") is not None else None,
+            warehouse=_warehouse(raw["warehouse"], path) if raw.get("warehouse") is not None else None,
+            alerts=_alerts(raw["alerts"], path) if raw.get("alerts") is not None else None,
         )
 
 
@@ -180,6 +220,61 @@ def _source(raw: Any, base: Path, path: Path, index: int) -> Source:
         raise ConfigError(f"{path}: sources[{index}] has {', '.join(unknown)}, which only s3://, bigquery:// "
                           "or azure:// sources take")
     return Source(base / location, fmt, name)
+
+
+def _store(raw: Any, base: Path, path: Path) -> StoreSettings:
+    if isinstance(raw, str):
+        raw = {"path": raw}
+    _mapping(raw, path, "store", {"path", "endpoint_url", "region"}, "'path' (a directory or s3://bucket/prefix)")
+    if not raw.get("path"):
+        raise ConfigError(f"{path}: store.path is required (a directory or s3://bucket/prefix)")
+    location = str(raw["path"])
+    if location.startswith("s3://"):
+        if not location.removeprefix("s3://").strip("/"):
+            raise ConfigError(f"{path}: store.path {location!r} names no bucket (expected s3://bucket/prefix)")
+        return StoreSettings(location.rstrip("/"), *(str(raw[k]) if raw.get(k) else None for k in ("endpoint_url", "region")))
+    if "://" in location:
+        raise ConfigError(f"{path}: store.path must be a directory or s3://bucket/prefix; "
+                          f"{location.split('://')[0]}:// is not supported")
+    if raw.get("endpoint_url") or raw.get("region"):
+        raise ConfigError(f"{path}: store.endpoint_url and store.region apply only to an s3:// store.path")
+    return StoreSettings(str(base / location))
+
+
+def _warehouse(raw: Any, path: Path) -> WarehouseSettings:
+    _mapping(raw, path, "warehouse", {"url_env", "schema"}, "'url_env' and 'schema'")
+    schema = str(raw.get("schema") or "carbon")
+    if not _SQL_SCHEMA.match(schema):
+        raise ConfigError(f"{path}: warehouse.schema {schema!r} must be lowercase letters, digits and '_' "
+                          "(at most 63), starting with a letter or '_'")
+    return WarehouseSettings(_env_var(raw, path, "warehouse", "url_env", DEFAULT_WAREHOUSE_URL_ENV), schema)
+
+
+def _alerts(raw: Any, path: Path) -> AlertSettings:
+    _mapping(raw, path, "alerts", {"webhook_url_env"}, "'webhook_url_env'")
+    return AlertSettings(_env_var(raw, path, "alerts", "webhook_url_env", DEFAULT_ALERT_WEBHOOK_URL_ENV))
+
+
+def _mapping(raw: Any, path: Path, section: str, known: set[str], expected: str) -> None:
+    """``raw`` is a mapping of known keys; messages name keys only, never values (they may be secrets)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {section} must be a mapping with {expected}")
+    secret = sorted(k for k in set(raw) - known if "url" in str(k).lower() or "password" in str(k).lower())
+    if secret:
+        raise ConfigError(f"{path}: {section}.{secret[0]} is not read: connection strings and webhook URLs are secrets "
+                          f"and never go in the config file; put it in an environment variable and name that in {expected}")
+    unknown = sorted(map(str, set(raw) - known))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
+                          f"known: {', '.join(sorted(known))}")
+
+
+def _env_var(raw: dict[str, Any], path: Path, section: str, key: str, default: str) -> str:
+    name = str(raw.get(key) or default)
+    if not _ENV_VAR.match(name):      # never echo it: it may be the secret itself, pasted in the wrong place
+        raise ConfigError(f"{path}: {section}.{key} must name an environment variable (letters, digits and '_'), "
+                          "not hold its value")
+    return name
 
 
 def _check_unique_names(sources: tuple[Source, ...], path: Path) -> None:

@@ -4,7 +4,8 @@ Layers (PUDL-style names): ``raw_billing__<source>`` (one per configured source:
 read, with the day's control totals), ``core_carbon__ledger`` (every source's rows accounted, with
 a blocking tie-out check), ``core_grid__hourly_intensity`` (the hours of intensity the day used,
 checked for gaps, range and spikes), ``out_carbon__daily_report`` (files for the day) and
-``out_carbon__period_report`` (all days).
+``out_carbon__period_report`` (all days); when configured, ``out_carbon__ledger_store`` and
+``out_carbon__warehouse`` (``pipelines.publish``).
 """
 
 
@@ -19,6 +20,7 @@ from carbonledger.engine import Accounted
 from carbonledger.errors import ConfigError
 from connectors import ReadResult
 from intensity.checks import check_intensity
+from pipelines.publish import build_publish_assets
 from pipelines.resources import CarbonLedgerConfig
 from reports.markdown import headline_markdown
 
@@ -52,8 +54,10 @@ def _raw_asset(source: Source, daily: dg.PartitionsDefinition) -> dg.AssetsDefin
     return raw_billing
 
 
-def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.AssetsDefinition]:
-    """The pipeline's assets over daily UTC partitions from ``start_date``, one raw asset per source."""
+def build_assets(start_date: dt.date, sources: Sequence[Source], *, store: bool = False,
+                 warehouse: bool = False) -> list[dg.AssetsDefinition]:
+    """The pipeline's assets over daily UTC partitions from ``start_date``, one raw asset per source; with
+    ``store`` / ``warehouse`` (the config has those sections) the publishing assets too."""
     if not sources:
         raise ConfigError("the pipeline needs at least one billing source: add 'sources' to the config")
     daily = dg.DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC")
@@ -129,4 +133,5 @@ def build_assets(start_date: dt.date, sources: Sequence[Source]) -> list[dg.Asse
             "co2e_kg": s["co2e_kg"], "energy_kwh": s["energy_kwh"],
         })
 
-    return [*raw_assets, core_carbon__ledger, core_grid__hourly_intensity, out_carbon__daily_report, out_carbon__period_report]
+    return [*raw_assets, core_carbon__ledger, core_grid__hourly_intensity, out_carbon__daily_report, out_carbon__period_report,
+            *build_publish_assets(daily, store=store, warehouse=warehouse)]

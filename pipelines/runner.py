@@ -45,7 +45,8 @@ def run_days(days: Sequence[dt.date], *, config_path: Path | None = None, out_di
     early = [d for d in days if d < config.start_date]
     if early:
         raise UsageError(f"{early[0]} is before the pipeline's start_date {config.start_date}")
-    assets = build_assets(config.start_date, config.sources)
+    assets = build_assets(config.start_date, config.sources, store=config.store is not None,
+                          warehouse=config.warehouse is not None)
     daily = [a for a in assets if a.partitions_def is not None]
     period = [a for a in assets if a.partitions_def is None]
     with instance_for(config) as instance:
