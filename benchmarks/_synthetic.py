@@ -71,11 +71,13 @@ def grid_regions(provider: str) -> pd.DataFrame:
 
 
 def catalogue(provider: str) -> pd.DataFrame:
-    """The provider's instance types in ``footprint/data/instances.csv`` with a CPU power model
-    (``instance_type``, ``vcpus``, ``memory_gib``, ``gpu_model``, ``gpu_count``)."""
+    """The provider's instance types in ``footprint/data/instances.csv`` with a CPU power model for
+    (one of) their microarchitectures (``instance_type``, ``vcpus``, ``memory_gib``, ``gpu_model``,
+    ``gpu_count``)."""
     inst = pd.read_csv(ROOT / "footprint/data/instances.csv")
-    cpu_power = pd.read_csv(ROOT / "footprint/data/cpu_power.csv")
-    chosen = inst[(inst["provider"] == provider) & inst["cpu_microarch"].isin(cpu_power["microarchitecture"])]
+    known = set(pd.read_csv(ROOT / "footprint/data/cpu_power.csv")["microarchitecture"])
+    modelled = inst["cpu_microarch"].fillna("").map(lambda text: any(p.strip() in known for p in text.split(";")))
+    chosen = inst[(inst["provider"] == provider) & modelled]
     return chosen.assign(gpu_count=chosen["gpu_count"].fillna(0)).reset_index(drop=True)
 
 
@@ -108,12 +110,17 @@ def json_text(array: pa.Array) -> pa.Array:
         lists = pa.ListArray.from_arrays(pa.array(offsets - start, pa.int32()), items)
         return pc.if_else(array.is_null(), "null", pc.binary_join_element_wise("[", pc.binary_join(lists, ", "), "]", ""))
     if pa.types.is_timestamp(kind):
-        return pc.fill_null(_join(['"', pc.strftime(array, "%Y-%m-%d %H:%M:%S UTC"), '"']), "null")
+        return pc.fill_null(_join(['"', pc.strftime(_seconds(array), "%Y-%m-%d %H:%M:%S UTC"), '"']), "null")
     if pa.types.is_string(kind):
         return pc.fill_null(_join(['"', array, '"']), "null")
     if pa.types.is_boolean(kind):
         return pc.fill_null(pc.if_else(array, "true", "false"), "null")
     return pc.fill_null(pc.cast(array, pa.string()), "null")
+
+
+def _seconds(array: pa.Array) -> pa.Array:
+    """Timestamps truncated to whole seconds (so strftime's %S has no fraction)."""
+    return array.cast(pa.timestamp("s", tz=array.type.tz), safe=False)
 
 
 def _join(parts: list[pa.Array | str]) -> pa.Array:
@@ -142,7 +149,7 @@ def flattened(table: pa.Table, timestamp_format: str = "%Y-%m-%d %H:%M:%S UTC") 
             columns.append(pc.if_else(array.is_null(), None, json_text(array)))
         elif pa.types.is_timestamp(array.type):
             names.append(name)
-            columns.append(pc.strftime(array, timestamp_format))
+            columns.append(pc.strftime(_seconds(array), timestamp_format))
         elif pa.types.is_dictionary(array.type):
             names.append(name)
             columns.append(array.cast(array.type.value_type))
