@@ -42,9 +42,10 @@ from reports.tables import breakdowns
 LEDGER_TABLE = "ledger"
 #: Rows per COPY statement: bounds the CSV buffer held in memory.
 COPY_CHUNK_ROWS = 100_000
+#: pandas dtype -> column type (timestamps, always UTC in the canonical schema, are ``timestamptz``).
 _SQL_TYPES: dict[str, type[sa.types.TypeEngine]] = {
     "string": sa.Text, "object": sa.Text, "float64": sa.Double, "int64": sa.BigInteger, "Int64": sa.BigInteger,
-    "bool": sa.Boolean, "boolean": sa.Boolean, "datetime64[ns, UTC]": sa.DateTime,
+    "bool": sa.Boolean, "boolean": sa.Boolean,
 }
 
 
@@ -130,9 +131,14 @@ def _publish(conn: sa.Connection, schema_name: str, day: dt.date, frames: dict[s
 
 
 def _table(metadata: sa.MetaData, name: str, frame: pd.DataFrame) -> sa.Table:
-    columns = [sa.Column(column, _SQL_TYPES[str(dtype)](**({"timezone": True} if "datetime" in str(dtype) else {})))
-               for column, dtype in frame.dtypes.items()]
+    columns = [sa.Column(column, _sql_type(dtype)) for column, dtype in frame.dtypes.items()]
     return sa.Table(name, metadata, sa.Column("day", sa.Date, nullable=False, index=True), *columns)
+
+
+def _sql_type(dtype: object) -> sa.types.TypeEngine:
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return sa.DateTime(timezone=True)
+    return _SQL_TYPES[str(dtype)]()
 
 
 def _add_missing_columns(conn: sa.Connection, table: sa.Table) -> None:
