@@ -19,7 +19,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from carbonledger import engine, io
+from carbonledger import io
 from carbonledger.cli import main
 from carbonledger.config import Config
 from pipelines.assets import build_assets
@@ -132,9 +132,13 @@ def _crash_second_parquet(monkeypatch) -> None:
 
 
 def _crash_report(monkeypatch) -> None:
-    def boom(*args, **kwargs):
-        raise Crash("template error while rendering the report")
-    monkeypatch.setattr(engine, "write_report", boom)
+    real = io.write_text
+
+    def report_crashes(path, text):
+        if Path(path).name == "report.html":
+            raise Crash("template error while rendering the report")
+        return real(path, text)
+    monkeypatch.setattr(io, "write_text", report_crashes)
 
 
 def _crash_workbook(monkeypatch) -> None:
@@ -155,7 +159,7 @@ def test_a_crash_mid_write_leaves_the_previous_outputs_and_no_temporaries(tmp_pa
     assert {"ledger.parquet", "quarantine.parquet", "summary.json", "report.html", "breakdowns.xlsx"} <= set(good)
     inject(monkeypatch)
     with pytest.raises(Crash):
-        engine.estimate([CUR], "auto", out)        # other inputs: every file would change
+        main(["-q", "estimate", str(CUR), "--out", str(out)])      # other inputs: every file would change
     assert snapshot(out) == good
     assert temporaries(tmp_path) == []
     assert json.loads(good["summary.json"])["rows_in"] == 1000   # still the focus run's summary
@@ -166,7 +170,7 @@ def test_a_crash_mid_write_leaves_the_previous_outputs_and_no_temporaries(tmp_pa
 def test_a_crash_on_the_first_run_leaves_no_files(tmp_path, monkeypatch):
     _crash_second_parquet(monkeypatch)
     with pytest.raises(Crash):
-        engine.estimate([FOCUS], "auto", tmp_path / "out")
+        main(["-q", "estimate", str(FOCUS), "--out", str(tmp_path / "out")])
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
 
 
