@@ -3,9 +3,10 @@
 For a legacy AWS CUR file (from ``benchmarks/generate_cur_month.py``; Parquet or CSV.gz) each
 approach runs in its own subprocess, so the peak RSS reported is that approach's alone:
 
-* ``carbonledger``: ``engine.read_sources`` (read), ``build_ledger`` (ledger), tie-out + summary
-  (tieout) — the steps of ``engine.account`` timed one by one — and, with ``--write``, ledger /
-  quarantine / summary written with ``report=False`` (write);
+* ``carbonledger``: ``carbonledger estimate --no-report`` as a user runs it (``estimate.estimate``:
+  the file streamed in batches of ``--batch-rows`` rows, each read, accounted and appended to the
+  ledger / quarantine Parquet files, the tie-out checked, the summary written), in ``--write`` or a
+  temporary directory;
 * ``pandas``: a plain pandas baseline of the core calculation: usage lines → instance type merged
   with the bundled catalogue CSVs → power at 50 % utilisation × hours × regional PUE × hourly grid
   intensity (zone; the hour of the 2022 data year with the same ISO week, weekday and hour) → kg CO2e summed per project tag;
@@ -47,6 +48,7 @@ AWS_FLEET_PUE = 1.15   # pue_defaults.csv (aws), for regions without their own P
 PROXY_YEAR_OFFSET_H = 48
 DATA = ROOT / "footprint" / "data"
 GRID = ROOT / "intensity" / "data"
+DEFAULT_BATCH_ROWS = 500_000   # connectors.rawfile.DEFAULT_BATCH_ROWS
 
 
 def peak_rss_gib() -> float:
@@ -67,33 +69,22 @@ class Phases:
         return value
 
 
-def run_carbonledger(path: Path, write_dir: Path | None) -> dict[str, Any]:
-    """carbonledger's own read → ledger → tie-out (→ write) on the file."""
-    from carbonledger.config import Config, Source
-    from carbonledger.controls import ControlTotals, TieOut
-    from carbonledger import engine
-    from footprint.energy import PowerModel
-    from footprint.hardware import HardwareCatalogue
-    from footprint.ledger import build_ledger
-    from intensity import settings as grid_settings
+def run_carbonledger(path: Path, write_dir: Path | None, batch_rows: int) -> dict[str, Any]:
+    """``carbonledger estimate --no-report`` on the file: streamed read → ledger → tie-out → written
+    ledger, quarantine and summary (into ``write_dir``, else a temporary directory)."""
+    import tempfile
 
-    config, phases = Config(), Phases()
-    batch = phases.run("read", lambda: engine.read_sources([Source(path, "aws-cur")], config.project_tag_keys))
-    ledger = phases.run("ledger", lambda: build_ledger(
-        batch.billing, catalogue=HardwareCatalogue.bundled(), grid=engine.run_grid(config, batch.billing),
-        model=PowerModel.default().with_overrides(config.power_model), pue_overrides=config.pue_overrides,
-        instruments=grid_settings.instruments(config.grid)))
+    from carbonledger.config import Config
+    from carbonledger.estimate import estimate
 
-    def tie_out() -> engine.Accounted:
-        tie = TieOut.of(batch.inputs, ControlTotals.of(ledger), ControlTotals.of(batch.quarantine))
-        tie.check("benchmark")
-        return engine.Accounted(ledger, batch.quarantine, tie, engine._summary(ledger, batch.quarantine, tie))
-
-    result = phases.run("tieout", tie_out)
-    if write_dir is not None:
-        phases.run("write", lambda: engine.write_outputs(result, write_dir, report=False))
-    return {"phases": phases.seconds, "rows": batch.inputs.rows, "co2e_t": float(ledger["x_Co2eKg"].sum()) / 1000,
-            "projects": int(ledger["x_Project"].nunique())}
+    phases = Phases()
+    with tempfile.TemporaryDirectory(prefix="bench-estimate-") as scratch:
+        out = write_dir or Path(scratch)
+        result, _ = phases.run("estimate", lambda: estimate([path], "aws-cur", out, Config(), report=False,
+                                                            batch_rows=batch_rows))
+        summary = result.summary
+    return {"phases": phases.seconds, "rows": summary["rows_in"], "co2e_t": summary["co2e_kg"] / 1000,
+            "projects": len(summary["top_projects"]), "batch_rows": batch_rows}
 
 
 def _catalogue_power_w() -> "Any":
@@ -207,10 +198,10 @@ def run_duckdb(path: Path) -> dict[str, Any]:
             "projects": int(len(per_project)), "duckdb": duckdb.__version__}
 
 
-def child(approach: str, path: Path, write_dir: Path | None, profile: int) -> None:
+def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch_rows: int) -> None:
     """Run one approach in this (fresh) process and print its result as one JSON line."""
     runner: Callable[[], dict[str, Any]] = {
-        "carbonledger": lambda: run_carbonledger(path, write_dir),
+        "carbonledger": lambda: run_carbonledger(path, write_dir, batch_rows),
         "pandas": lambda: run_pandas(path),
         "duckdb": lambda: run_duckdb(path),
     }[approach]
@@ -234,7 +225,8 @@ def parent(args: argparse.Namespace) -> None:
     approaches = args.only or list(APPROACHES)
     records = []
     for approach in approaches:
-        cmd = [sys.executable, __file__, str(path), "--child", approach, "--profile", str(args.profile)]
+        cmd = [sys.executable, __file__, str(path), "--child", approach, "--profile", str(args.profile),
+               "--batch-rows", str(args.batch_rows)]
         if args.write:
             cmd += ["--write", str(args.write)]
         started = time.perf_counter()
@@ -275,10 +267,11 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="carbonledger also writes ledger/quarantine/summary here")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile: print the top N functions")
     parser.add_argument("--record", action="store_true", help="append JSON lines to benchmarks/results/estimate.jsonl")
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="carbonledger's batch size")
     parser.add_argument("--child", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.file.resolve(), args.write, args.profile)
+        child(args.child, args.file.resolve(), args.write, args.profile, args.batch_rows)
     else:
         parent(args)
 

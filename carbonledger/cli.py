@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from carbonledger.engine import estimate
+    from carbonledger.estimate import estimate
 
     config = Config.load(args.config) if args.config else Config()
     if args.telemetry:

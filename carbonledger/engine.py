@@ -8,6 +8,8 @@ pipeline run and a one-off estimate give the same numbers. Steps:
 3. ``account``: the ledger is built, the tie-out ``in == ledger + quarantined`` is checked, the
    summary is computed;
 4. ``write_outputs``: ledger.parquet, quarantine.parquet, summary.json and the report, atomically.
+
+``carbonledger.estimate`` runs the same steps batch by batch for files of any size.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +37,8 @@ from connectors.gcp_bigquery import read_billing_day
 from connectors.s3_delivery import fetch_deliveries, s3_client
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
-from footprint.ledger import build_ledger, summarise
+from footprint.ledger import build_ledger
+from footprint.summary import summarise
 from footprint.audit import load_policy, policy_violations, region_audit, tie_out_report
 from footprint.recommend import recommend
 from footprint.statement import carbon_statement
@@ -170,20 +173,37 @@ def _quarantine_days(quarantine: pd.DataFrame, billing: pd.DataFrame) -> pd.Seri
     return days.fillna(fallback)
 
 
+@dataclass(frozen=True)
+class Accountant:
+    """What accounting needs besides the billing rows, loaded once per run and used for every batch."""
+
+    catalogue: HardwareCatalogue
+    grid: GridData
+    model: PowerModel
+    pue_overrides: Mapping[str, float]
+    instruments: pd.DataFrame | None
+
+    @classmethod
+    def for_run(cls, config: Config, billing: pd.DataFrame | None = None) -> "Accountant":
+        """The run's catalogue, power model and grid (with live values for ``billing``'s zones and period
+        when a live source is configured; without ``billing``, the configured offline grid)."""
+        grid = run_grid(config, billing) if billing is not None else grid_settings.grid_data(config.grid)
+        return cls(HardwareCatalogue.bundled(), grid, PowerModel.default().with_overrides(config.power_model),
+                   config.pue_overrides, grid_settings.instruments(config.grid))
+
+    def ledger(self, billing: pd.DataFrame) -> pd.DataFrame:
+        """The ledger lines of canonical billing rows."""
+        return build_ledger(billing, catalogue=self.catalogue, grid=self.grid, model=self.model,
+                            pue_overrides=self.pue_overrides, instruments=self.instruments)
+
+
 def account(batch: ReadResult, config: Config) -> Accounted:
     """Build the ledger of a batch and compute its tie-out and summary.
 
     The tie-out is computed, not enforced: callers decide how a failure surfaces (``estimate``
     raises, the Dagster asset reports a failed blocking check).
     """
-    ledger = build_ledger(
-        batch.billing,
-        catalogue=HardwareCatalogue.bundled(),
-        grid=run_grid(config, batch.billing),
-        model=PowerModel.default().with_overrides(config.power_model),
-        pue_overrides=config.pue_overrides,
-        instruments=grid_settings.instruments(config.grid),
-    )
+    ledger = Accountant.for_run(config, batch.billing).ledger(batch.billing)
     tie_out = TieOut.of(batch.inputs, ControlTotals.of(ledger), ControlTotals.of(batch.quarantine))
     return Accounted(ledger, batch.quarantine, tie_out, _summary(ledger, batch.quarantine, tie_out))
 
@@ -212,8 +232,12 @@ def hourly_intensity(result: Accounted, day: dt.date, config: Config) -> pd.Data
 
 
 def _summary(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:
-    """The ledger's summary plus the usage tie-out per unit (exact decimal strings, like cost)."""
-    summary = summarise(ledger, quarantine, tie_out)
+    """The ledger's summary plus the usage tie-out per unit."""
+    return with_usage(summarise(ledger, quarantine, tie_out), tie_out)
+
+
+def with_usage(summary: dict[str, Any], tie_out: TieOut) -> dict[str, Any]:
+    """``summary`` with the usage tie-out per unit added (exact decimal strings, like cost)."""
     summary["usage_by_unit"] = {
         unit: {
             "in": format_decimal(tie_out.usage_in.get(unit, ZERO)),
@@ -234,6 +258,13 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, page
     ledger_path = io.write_parquet(out_dir / "ledger.parquet", result.ledger)
     quarantine_path = io.write_parquet(out_dir / "quarantine.parquet", result.quarantine)
     summary_path = io.write_json(out_dir / "summary.json", result.summary)
+    paths, site = write_reports(result, out_dir, report=report, pages=pages, title=title, policy=policy)
+    return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
+
+
+def write_reports(result: Accounted, out_dir: Path, *, report: bool = True, pages: bool = False,
+                  title: str | None = None, policy: Path | None = None) -> tuple[ReportPaths | None, SitePaths | None]:
+    """The report (``report``) and, with ``pages``, recommendations, audit tables and project pages."""
     paths = None
     recommendations = audit = None
     if pages:   # the period / estimate report: recommendations and the audit beside the project pages
@@ -249,7 +280,7 @@ def write_outputs(result: Accounted, out_dir: Path, *, report: bool = True, page
     if pages:
         site = write_project_pages(result.ledger, out_dir, recommendations=recommendations,
                                    statements=project_statements(result.ledger))
-    return Outputs(out_dir, ledger_path, quarantine_path, summary_path, paths, site)
+    return paths, site
 
 
 def project_statements(ledger: pd.DataFrame) -> dict[str, str]:
@@ -317,18 +348,6 @@ def report_from_ledger(ledger_dir: Path, out_dir: Path, *, team: str | None = No
     site = write_project_pages(ledger, out_dir, team=team, recommendations=recommendations,
                                statements=project_statements(ledger))
     return summary, report, site
-
-
-def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *, report: bool = True) -> tuple[Accounted, Outputs]:
-    """``carbonledger estimate``: account the given files and write the outputs."""
-    config = config or Config()
-    sources = [Source(Path(p), fmt) for p in inputs]
-    log.info("reading %d input(s)", len(sources))
-    batch = read_sources(sources, config.project_tag_keys)
-    log.info("read %d rows (%d quarantined); building the ledger", batch.inputs.rows, len(batch.quarantine))
-    result = account(batch, config)
-    result.tie_out.check("estimate")
-    return result, write_outputs(result, out_dir, report=report, pages=report, policy=config.policy)
 
 
 def combine_daily(out_dir: Path) -> Accounted | None:

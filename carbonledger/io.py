@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def _default_file_mode() -> int:
@@ -36,9 +38,17 @@ _STAGED: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("carbonledger_i
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` atomically.
+    """Call ``write(tmp_path)`` and move the result onto ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
 
-    Inside :func:`all_or_nothing` the move waits until the block ends. ``mkstemp`` creates its
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to; moved onto ``path`` when the block succeeds.
+
+    Inside :func:`all_or_nothing` the move waits until that block ends. ``mkstemp`` creates its
     file 0600; the result gets the mode an ordinary write would have given it, so reports stay
     readable by the team that shares the output folder.
     """
@@ -49,7 +59,7 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(name)
     staged = _STAGED.get()
     try:
-        write(tmp)
+        yield tmp
         os.chmod(tmp, _default_file_mode())
         if staged is None:
             os.replace(tmp, path)
@@ -58,7 +68,54 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+class ParquetAppender:
+    """A Parquet file written frame by frame (each frame one or more row groups), atomically.
+
+    A context manager with :func:`atomic_path`'s guarantee: nothing replaces ``path`` until the
+    block ends without an error. Every frame must have ``empty``'s columns and dtypes (canonical
+    frames do); the file reads back as the concatenation of the frames, or as ``empty`` when none
+    was appended.
+    """
+
+    def __init__(self, path: Path, empty: pd.DataFrame) -> None:
+        self.path = Path(path)
+        self.rows = 0
+        self._empty = empty
+        self._block = atomic_path(self.path)
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> "ParquetAppender":
+        self._tmp = self._block.__enter__()
+        return self
+
+    @property
+    def written(self) -> Path:
+        """Where the content is until it replaces ``path`` (read it back from here inside :func:`all_or_nothing`)."""
+        if self._tmp is None:
+            raise RuntimeError("ParquetAppender used outside its with-block")
+        return self._tmp if self._tmp.exists() else self.path
+
+    def append(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, kind, error, trace) -> bool:
+        try:
+            if self._writer is None and kind is None:
+                self.append(self._empty)
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._block.__exit__(kind, error, trace)
+        return False
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from carbonledger.engine import Accounted, Outputs, account, read_sources, write
 from connectors.telemetry import TelemetryRead, read_telemetry
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
-from footprint.ledger import summarise
+from footprint.summary import summarise
 from footprint.reconcile import Reconciled, reconcile
 
 log = logging.getLogger("carbonledger")

@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,9 @@ NULL_LITERALS = ("", "NULL")
 JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 
 _TEXT = pd.StringDtype("pyarrow")
+#: Rows per batch when a file is streamed (a batch's raw text and its ledger lines fit in a few hundred MB).
+DEFAULT_BATCH_ROWS = 500_000
+_CSV_BLOCK_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,36 @@ def read_header(path: Path) -> list[str]:
 
 
 def read_raw(path: Path) -> RawTable:
-    """Read a CSV (``.csv``, ``.csv.gz``), Parquet or JSON lines (:data:`JSON_LINES_SUFFIXES`) file as text columns."""
+    """Read a whole CSV (``.csv``, ``.csv.gz``), Parquet or JSON lines (:data:`JSON_LINES_SUFFIXES`) file as text columns."""
+    return concat_raw(path, list(iter_raw(path)))
+
+
+def iter_raw(path: Path, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[RawTable]:
+    """The file as consecutive batches of about ``batch_rows`` data rows (text columns), streamed.
+
+    A Parquet file is read by record batches and a CSV file by blocks, so only one batch of raw
+    text is in memory at a time; a JSON lines file is parsed whole (its types are inferred over the
+    file) and handed out in slices. Row numbers (``source_rows``, ragged rows) count from the start
+    of the file, so a batch's rows are numbered exactly as a whole-file read numbers them.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     if is_parquet(path):
-        return _read_parquet(path)
-    if is_json_lines(path):
-        return _read_json_lines(path)
-    return _read_csv(path, read_header(path))
+        yield from _parquet_batches(path, batch_rows)
+    elif is_json_lines(path):
+        whole = _read_json_lines(path)
+        for start in range(0, max(whole.table.num_rows, 1), batch_rows):
+            yield RawTable(whole.path, whole.table.slice(start, batch_rows), whole.source_rows[start:start + batch_rows])
+    else:
+        yield from _csv_batches(path, read_header(path), batch_rows)
+
+
+def concat_raw(path: Path, batches: list[RawTable]) -> RawTable:
+    """Consecutive batches of one file as one table."""
+    if len(batches) == 1:
+        return batches[0]
+    return RawTable(str(path), pa.concat_tables([b.table for b in batches]),
+                    np.concatenate([b.source_rows for b in batches]), [r for b in batches for r in b.ragged])
 
 
 def text_table(table: pa.Table) -> pa.Table:
@@ -142,56 +170,93 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", newline="")
 
 
-def _read_csv(path: Path, header: list[str]) -> RawTable:
-    # Fast pass: multi-threaded, rows split at line ends. A quoted value spanning lines, or a
-    # ragged row, shows up there as a parse error or a ragged row; the file is then read again
-    # single-threaded with newlines allowed in values, which is also the only way Arrow reports
-    # ragged rows' numbers.
-    try:
-        table, ragged = _arrow_csv(path, header, careful=False)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError):
-        table, ragged = None, []
-    if table is None or ragged:
-        table, ragged = _arrow_csv(path, header, careful=True)
-    bad_rows = np.array([r.row for r in ragged], dtype=np.int64)
-    all_rows = np.arange(1, table.num_rows + len(ragged) + 1, dtype=np.int64)
-    source_rows = np.setdiff1d(all_rows, bad_rows, assume_unique=True)
-    return RawTable(str(path), table, source_rows, ragged)
-
-
-def _arrow_csv(path: Path, header: list[str], *, careful: bool) -> tuple[pa.Table, list[RaggedRow]]:
+def _csv_batches(path: Path, header: list[str], batch_rows: int) -> Iterator[RawTable]:
+    # Single-threaded streaming with newlines allowed in quoted values: Arrow then reports each
+    # ragged record with its number (records from 1, the header being record 1), and reading is
+    # as fast as the multi-threaded whole-file parse (gzip inflation dominates).
     ragged: list[RaggedRow] = []
 
     def set_aside(row: pv.InvalidRow) -> str:
-        # Arrow numbers records from 1 with the header as record 1 (None when multi-threaded).
-        number = -1 if row.number is None else row.number - 1
-        ragged.append(RaggedRow(number, row.expected_columns, row.actual_columns, row.text))
+        ragged.append(RaggedRow(row.number - 1, row.expected_columns, row.actual_columns, row.text))
         return "skip"
 
     options = dict(
-        read_options=pv.ReadOptions(column_names=header, skip_rows=1, use_threads=not careful),
-        parse_options=pv.ParseOptions(newlines_in_values=careful, invalid_row_handler=set_aside),
+        read_options=pv.ReadOptions(column_names=header, skip_rows=1, use_threads=False, block_size=_CSV_BLOCK_BYTES),
+        parse_options=pv.ParseOptions(newlines_in_values=True, invalid_row_handler=set_aside),
         convert_options=pv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             null_values=list(NULL_LITERALS),
             strings_can_be_null=True,
         ),
     )
+    schema = pa.schema([(name, pa.string()) for name in header])
+    numbering = _RowNumbering()
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
     try:
-        return pv.read_csv(path, **options), ragged
+        with pv.open_csv(path, **options) as reader:
+            for block in reader:
+                pending.append(block)
+                pending_rows += block.num_rows
+                if pending_rows >= batch_rows:
+                    table = pa.Table.from_batches(pending, schema)
+                    full = pending_rows - pending_rows % batch_rows
+                    for start in range(0, full, batch_rows):
+                        yield numbering.batch(path, table.slice(start, batch_rows), ragged)
+                    pending, pending_rows = table.slice(full).to_batches(), pending_rows - full
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        if not careful:
-            raise
         raise InputFormatError(path, f"cannot be parsed as CSV: {exc}") from exc
+    if pending_rows or numbering.unclaimed(ragged) or not numbering.batches:
+        yield numbering.batch(path, pa.Table.from_batches(pending, schema), ragged)
 
 
-def _read_parquet(path: Path) -> RawTable:
+class _RowNumbering:
+    """Numbers the good rows of consecutive CSV batches from 1, skipping the ragged rows' numbers."""
+
+    def __init__(self) -> None:
+        self.next_row = 1
+        self.batches = 0
+        self._ragged_taken = 0
+
+    def unclaimed(self, ragged: list[RaggedRow]) -> bool:
+        return len(ragged) > self._ragged_taken
+
+    def batch(self, path: Path, table: pa.Table, ragged: list[RaggedRow]) -> RawTable:
+        # Arrow reports a block's ragged records before it hands out that block's rows, so every
+        # ragged number inside this batch's span is known here; any later ones lie beyond it.
+        waiting = sorted(ragged[self._ragged_taken:], key=lambda r: r.row)
+        mine: list[RaggedRow] = []
+        spans: list[np.ndarray] = []
+        need = table.num_rows
+        while need or (len(mine) < len(waiting) and waiting[len(mine)].row == self.next_row):
+            if len(mine) < len(waiting) and waiting[len(mine)].row == self.next_row:
+                mine.append(waiting[len(mine)])
+                self.next_row += 1
+                continue
+            gap = waiting[len(mine)].row - self.next_row if len(mine) < len(waiting) else need
+            take = min(gap, need)
+            spans.append(np.arange(self.next_row, self.next_row + take, dtype=np.int64))
+            self.next_row += take
+            need -= take
+        self._ragged_taken += len(mine)
+        self.batches += 1
+        rows = np.concatenate(spans) if spans else np.empty(0, dtype=np.int64)
+        return RawTable(str(path), table, rows, mine)
+
+
+def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawTable]:
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        schema = parquet.schema_arrow
+        first_row = 1
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            table = pa.Table.from_batches([batch], schema)
+            yield RawTable(str(path), text_table(table), np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+            first_row += batch.num_rows
+        if first_row == 1:
+            yield RawTable(str(path), text_table(schema.empty_table()), np.empty(0, dtype=np.int64))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(path, f"not a readable Parquet file ({exc})") from exc
-    rows = np.arange(1, table.num_rows + 1, dtype=np.int64)
-    return RawTable(str(path), text_table(table), rows)
 
 
 def _json_lines_header(path: Path) -> list[str]:

@@ -15,7 +15,7 @@ What does not belong here: format specifics (``focus``, ``aws_cur``), file disco
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from connectors.detect import format_of_columns
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
 from connectors.gcp import convert_gcp
-from connectors.rawfile import RawTable, read_header, read_raw
+from connectors.rawfile import DEFAULT_BATCH_ROWS, RawTable, iter_raw, read_header
 from connectors.tags import DEFAULT_PROJECT_TAG_KEYS
 
 #: Formats read_billing can read now.
@@ -57,10 +57,37 @@ def read_billing(
     fmt: str = "auto",
     *,
     project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> ReadResult:
-    """Read billing files, directories or CUR manifests (``fmt``: ``auto`` or one of :data:`FORMATS`)."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
+    """Read billing files, directories or CUR manifests (``fmt``: ``auto`` or one of :data:`FORMATS`) whole.
+
+    Files are still read batch by batch (:func:`iter_billing`), so the raw text of a large file is
+    never in memory at once; the canonical rows of all batches are returned together.
+    """
+    batches = list(iter_billing(paths, fmt, project_tag_keys=project_tag_keys, batch_rows=batch_rows))
+    inputs = ControlTotals(rows=0)
+    for batch in batches:
+        inputs = inputs + batch.inputs
+    billing_frame = _concat([b.billing for b in batches], schema.BILLING_COLUMNS)
+    schema.validate(billing_frame, schema.BILLING_COLUMNS, "billing frame from " + ", ".join(map(str, _as_list(paths))))
+    return ReadResult(billing_frame, _concat([b.quarantine for b in batches], schema.QUARANTINE_COLUMNS), inputs,
+                      list(dict.fromkeys(f for b in batches for f in b.files)))
+
+
+def iter_billing(
+    paths: Sequence[str | Path],
+    fmt: str = "auto",
+    *,
+    project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[ReadResult]:
+    """Read billing files as a stream of batches of at most about ``batch_rows`` rows each.
+
+    Each batch is a :class:`ReadResult` of rows of one file, with its own control totals (which
+    add up to the file's); ``files`` names that file. Files are discovered and checked before the
+    first batch is read, so a missing input fails before any work is done.
+    """
+    paths = _as_list(paths)
     if fmt != "auto":
         _check_readable(fmt)
     files = billing_files(paths)
@@ -69,16 +96,15 @@ def read_billing(
             ", ".join(str(p) for p in paths),
             f"no billing files found (expected {', '.join(BILLING_SUFFIXES)} files or a *-Manifest.json)",
         )
-    billing, quarantine, inputs = [], [], ControlTotals(rows=0)
     for path in files:
-        file_billing, file_quarantine, file_inputs = _read_file(path, fmt, project_tag_keys)
-        billing.append(file_billing)
-        quarantine.append(file_quarantine)
-        inputs = inputs + file_inputs
-    billing_frame = _concat(billing, schema.BILLING_COLUMNS)
-    schema.validate(billing_frame, schema.BILLING_COLUMNS, "billing frame from " + ", ".join(map(str, paths)))
-    return ReadResult(billing_frame, _concat(quarantine, schema.QUARANTINE_COLUMNS), inputs,
-                      [str(p) for p in files])
+        file_fmt = fmt if fmt != "auto" else _detect(path)
+        for raw in iter_raw(path, batch_rows):
+            billing, quarantine, inputs = _read_batch(raw, file_fmt, project_tag_keys)
+            yield ReadResult(billing, quarantine, inputs, [str(path)])
+
+
+def _as_list(paths: Sequence[str | Path] | str | Path) -> list[str | Path]:
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
 
 def _check_readable(fmt: str) -> None:
@@ -86,21 +112,23 @@ def _check_readable(fmt: str) -> None:
         raise UsageError(f"unknown billing format {fmt!r}; expected 'auto' or one of {', '.join(FORMATS)}")
 
 
-def _read_file(path: Path, fmt: str, project_tag_keys: Sequence[str]):
-    if fmt == "auto":
-        header = read_header(path)
-        fmt = format_of_columns(header)
-        if fmt is None:
-            # A quote left open in the header swallows line breaks: escape them, the error stays one line.
-            shown = ", ".join(h.replace("\r", "\\r").replace("\n", "\\n") for h in header[:8])
-            raise InputFormatError(
-                path, f"columns match no known billing format (expected FOCUS, AWS CUR 1.0/2.0, GCP billing export "
-                      f"or Azure cost details columns); header: "
-                f"{shown}{', ...' if len(header) > 8 else ''}",
-            )
-    raw = read_raw(path)
+def _detect(path: Path) -> str:
+    header = read_header(path)
+    fmt = format_of_columns(header)
+    if fmt is None:
+        # A quote left open in the header swallows line breaks: escape them, the error stays one line.
+        shown = ", ".join(h.replace("\r", "\\r").replace("\n", "\\n") for h in header[:8])
+        raise InputFormatError(
+            path, f"columns match no known billing format (expected FOCUS, AWS CUR 1.0/2.0, GCP billing export "
+                  f"or Azure cost details columns); header: "
+            f"{shown}{', ...' if len(header) > 8 else ''}",
+        )
+    return fmt
+
+
+def _read_batch(raw: RawTable, fmt: str, project_tag_keys: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame, ControlTotals]:
     converted = finish(
-        _CONVERTERS[fmt](raw), source_format=fmt, source_file=str(path),
+        _CONVERTERS[fmt](raw), source_format=fmt, source_file=raw.path,
         source_rows=raw.source_rows, project_tag_keys=project_tag_keys,
     )
     frame, bad = converted.frame, converted.problems.rows

@@ -10,21 +10,18 @@ row per billing row, none added, none dropped. Each row gets exactly one ``x_Est
 * ``no_energy_model``: other usage (managed services, requests, IOPS, ...) not modelled;
 * ``non_usage``: tax, credits, fees, purchases and adjustments, which consume no energy.
 
-``summarise`` computes the run summary (``summary.json``) from the ledger, the quarantine and the
-tie-out. What does not belong here: reading exports, the coefficients, report layout.
+What does not belong here: reading exports, the coefficients, the run summary (``summary``),
+report layout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from carbonledger import schema
-from carbonledger.controls import ZERO, TieOut, exact_total, format_decimal
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
@@ -181,92 +178,3 @@ def _estimate_basis(
     basis[by_usage] = "modelled"
     note[by_usage] = usage_basis[by_usage] + " x PUE"
     return basis, note.astype("string")
-
-
-def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:
-    """The run summary written as ``summary.json`` (keys documented in README.md)."""
-    currencies = tie_out.currencies
-    single = currencies[0] if len(currencies) == 1 else None
-    compute_like = ~ledger["x_UsageKind"].isin(["storage", "network"]).fillna(False)
-    compute = ledger["x_EstimateBasis"].isin(["modelled", "unmapped", "measured", "calibrated"]) & compute_like
-    estimated = ledger["x_EstimateBasis"].isin(["modelled", "measured", "calibrated"]) & compute_like
-    coverage = {}
-    for cur in currencies:
-        in_cur = ledger["BillingCurrency"] == cur
-        compute_cost = exact_total(ledger.loc[compute & in_cur, "BilledCost"])
-        covered = exact_total(ledger.loc[estimated & in_cur, "BilledCost"])
-        coverage[cur] = float(covered / compute_cost) if compute_cost else 1.0
-
-    def money(totals: dict[str, Decimal]) -> float | None:
-        return float(totals.get(single, ZERO)) if single else None
-
-    unmapped = (
-        ledger.loc[ledger["x_EstimateBasis"] == "unmapped"]
-        .groupby(["ProviderName", "x_InstanceType", "BillingCurrency"], dropna=False, observed=True)
-        .agg(cost=("BilledCost", "sum"), rows=("BilledCost", "size"), usage_hours=("x_UsageHours", "sum"))
-        .reset_index()
-        .sort_values("cost", ascending=False)
-    )
-    starts = ledger["ChargePeriodStart"]
-    return {
-        "rows_in": tie_out.rows_in,
-        "rows_ledger": tie_out.rows_ledger,
-        "rows_quarantined": tie_out.rows_quarantined,
-        "cost_in": money(tie_out.cost_in),
-        "cost_ledger": money(tie_out.cost_ledger),
-        "cost_quarantined": money(tie_out.cost_quarantined),
-        "currency": single or ("mixed" if currencies else None),
-        "cost_by_currency": {
-            cur: {
-                "in": format_decimal(tie_out.cost_in.get(cur, ZERO)),
-                "ledger": format_decimal(tie_out.cost_ledger.get(cur, ZERO)),
-                "quarantined": format_decimal(tie_out.cost_quarantined.get(cur, ZERO)),
-            }
-            for cur in currencies
-        },
-        "tie_out_ok": tie_out.ok,
-        "period_start": starts.min().date().isoformat() if len(ledger) else None,
-        "period_end": starts.max().date().isoformat() if len(ledger) else None,
-        "energy_kwh": float(ledger["x_EnergyKwh"].sum()),
-        "energy_kwh_low": float(ledger["x_EnergyKwhLow"].sum()),
-        "energy_kwh_high": float(ledger["x_EnergyKwhHigh"].sum()),
-        "co2e_kg": float(ledger["x_Co2eKg"].sum()),
-        "co2e_kg_low": float(ledger["x_Co2eKgLow"].sum()),
-        "co2e_kg_high": float(ledger["x_Co2eKgHigh"].sum()),
-        "co2e_kg_market": float(ledger["x_Co2eKgMarket"].sum()),
-        "embodied_co2e_kg": float(ledger["x_EmbodiedCo2eKg"].sum()),
-        "energy_kwh_by_kind": {
-            str(k): float(v) for k, v in ledger.groupby("x_UsageKind", observed=True)["x_EnergyKwh"].sum().sort_index().items()
-        },
-        "coverage_cost_fraction": min(coverage.values()) if coverage else 1.0,
-        "coverage_cost_fraction_by_currency": coverage,
-        "rows_by_basis": {str(k): int(v) for k, v in ledger["x_EstimateBasis"].value_counts().sort_index().items()},
-        "intensity_basis_rows": {str(k): int(v) for k, v in ledger["x_IntensityBasis"].value_counts().sort_index().items()},
-        "unmapped": [
-            {
-                "provider": r.ProviderName, "instance_type": r.x_InstanceType, "currency": r.BillingCurrency,
-                "cost": float(r.cost), "rows": int(r.rows), "usage_hours": float(r.usage_hours),
-            }
-            for r in unmapped.itertuples(index=False)
-        ],
-        "quarantine_reasons": _reason_counts(quarantine),
-        "top_projects": _top(ledger, "x_Project"),
-        "top_regions": _top(ledger, "RegionId", prefix="ProviderName"),
-    }
-
-
-def _top(ledger: pd.DataFrame, key: str, *, prefix: str | None = None, n: int = 5) -> list[dict[str, Any]]:
-    """The ``n`` largest emitters by ``key`` (location-based kgCO2e), for the printed summary."""
-    emitting = ledger.loc[ledger["x_Co2eKg"] > 0]
-    names = emitting[key].fillna("(none)").astype("string")
-    if prefix:
-        names = emitting[prefix].astype("string") + ":" + names
-    top = emitting["x_Co2eKg"].groupby(names).sum().sort_values(ascending=False).head(n)
-    return [{"name": str(k), "co2e_kg": float(v)} for k, v in top.items()]
-
-
-def _reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
-    if quarantine.empty:
-        return {}
-    first_clause = quarantine["x_Reason"].astype("string").str.split(":", n=1).str[0]
-    return {str(k): int(v) for k, v in first_clause.value_counts().items()}

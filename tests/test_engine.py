@@ -11,7 +11,7 @@ from conftest import FIXTURES
 
 from carbonledger import schema
 from carbonledger.config import Config
-from carbonledger.engine import estimate
+from carbonledger.estimate import estimate
 
 SUMMARY_KEYS = {
     "rows_in", "rows_ledger", "rows_quarantined", "cost_in", "cost_ledger", "cost_quarantined", "currency",

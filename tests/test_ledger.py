@@ -13,7 +13,8 @@ from carbonledger import schema
 from carbonledger.controls import ControlTotals, TieOut
 from footprint.energy import PowerModel
 from footprint.hardware import HardwareCatalogue
-from footprint.ledger import build_ledger, summarise
+from footprint.ledger import build_ledger
+from footprint.summary import summarise
 from intensity import GridData
 
 # The bundled table, read directly (test_intensity_data proves it equals the Electricity Maps source file).

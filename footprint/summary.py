@@ -1,0 +1,205 @@
+"""The run summary (``summary.json``) from ledger lines, additive over batches.
+
+``LedgerTotals.of(ledger)`` keeps what the summary needs from a set of ledger lines: energy and
+emissions sums, exact compute and covered cost per currency, row counts per basis, the unmapped
+instance types, emissions per project and region, the period. Totals of consecutive batches add
+(``+``), so a month streamed batch by batch gets the same summary as the month read whole (float
+sums are added batch by batch, so they may differ from a whole-frame sum in the last bits).
+``summary_of`` turns totals, quarantine reasons and the tie-out into the summary;
+``summarise`` does both for a ledger in memory.
+
+What does not belong here: building the ledger (``ledger``), the report layout (``reports``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+from typing import Any
+
+import pandas as pd
+
+from carbonledger.controls import EXACT, ZERO, TieOut, exact_total, format_decimal
+
+#: The summed ledger columns and their summary keys.
+_SUMS = {
+    "energy_kwh": "x_EnergyKwh", "energy_kwh_low": "x_EnergyKwhLow", "energy_kwh_high": "x_EnergyKwhHigh",
+    "co2e_kg": "x_Co2eKg", "co2e_kg_low": "x_Co2eKgLow", "co2e_kg_high": "x_Co2eKgHigh",
+    "co2e_kg_market": "x_Co2eKgMarket", "embodied_co2e_kg": "x_EmbodiedCo2eKg",
+}
+_UNMAPPED_KEYS = ["ProviderName", "x_InstanceType", "BillingCurrency"]
+_ESTIMATED = ["modelled", "measured", "calibrated"]
+_TOP = 5
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """What the summary needs from a set of ledger lines; ``+`` adds two sets."""
+
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_SUMS, 0.0))
+    energy_kwh_by_kind: dict[str, float] = field(default_factory=dict)
+    compute_cost: dict[str, Decimal] = field(default_factory=dict)
+    covered_cost: dict[str, Decimal] = field(default_factory=dict)
+    rows_by_basis: dict[str, int] = field(default_factory=dict)
+    intensity_basis_rows: dict[str, int] = field(default_factory=dict)
+    unmapped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=[*_UNMAPPED_KEYS, "cost", "rows", "usage_hours"]))
+    co2e_kg_by_project: dict[str, float] = field(default_factory=dict)
+    co2e_kg_by_region: dict[str, float] = field(default_factory=dict)
+    first_start: pd.Timestamp | None = None
+    last_start: pd.Timestamp | None = None
+
+    @classmethod
+    def of(cls, ledger: pd.DataFrame) -> "LedgerTotals":
+        if ledger.empty:
+            return cls()
+        compute_like = ~ledger["x_UsageKind"].isin(["storage", "network"]).fillna(False)
+        basis = ledger["x_EstimateBasis"]
+        compute = basis.isin([*_ESTIMATED, "unmapped"]) & compute_like
+        estimated = basis.isin(_ESTIMATED) & compute_like
+        currency = ledger["BillingCurrency"]
+        compute_cost, covered_cost = {}, {}
+        for cur in currency.dropna().unique():
+            in_cur = currency == cur
+            compute_cost[str(cur)] = exact_total(ledger.loc[compute & in_cur, "BilledCost"])
+            covered_cost[str(cur)] = exact_total(ledger.loc[estimated & in_cur, "BilledCost"])
+        emitting = ledger.loc[ledger["x_Co2eKg"] > 0]
+        regions = emitting["ProviderName"].astype("string") + ":" + emitting["RegionId"].fillna("(none)").astype("string")
+        starts = ledger["ChargePeriodStart"]
+        return cls(
+            sums={key: float(ledger[col].sum()) for key, col in _SUMS.items()},
+            energy_kwh_by_kind=_sum_by(ledger["x_EnergyKwh"], ledger["x_UsageKind"]),
+            compute_cost=compute_cost,
+            covered_cost=covered_cost,
+            rows_by_basis=_counts(basis),
+            intensity_basis_rows=_counts(ledger["x_IntensityBasis"]),
+            unmapped=_unmapped(ledger.loc[basis == "unmapped"]),
+            co2e_kg_by_project=_sum_by(emitting["x_Co2eKg"], emitting["x_Project"].fillna("(none)").astype("string")),
+            co2e_kg_by_region=_sum_by(emitting["x_Co2eKg"], regions),
+            first_start=starts.min(),
+            last_start=starts.max(),
+        )
+
+    def __add__(self, other: "LedgerTotals") -> "LedgerTotals":
+        return LedgerTotals(
+            sums={key: self.sums[key] + other.sums[key] for key in _SUMS},
+            energy_kwh_by_kind=_add(self.energy_kwh_by_kind, other.energy_kwh_by_kind),
+            compute_cost=_add(self.compute_cost, other.compute_cost),
+            covered_cost=_add(self.covered_cost, other.covered_cost),
+            rows_by_basis=_add(self.rows_by_basis, other.rows_by_basis),
+            intensity_basis_rows=_add(self.intensity_basis_rows, other.intensity_basis_rows),
+            unmapped=_unmapped_merged(self.unmapped, other.unmapped),
+            co2e_kg_by_project=_add(self.co2e_kg_by_project, other.co2e_kg_by_project),
+            co2e_kg_by_region=_add(self.co2e_kg_by_region, other.co2e_kg_by_region),
+            first_start=_extreme(min, self.first_start, other.first_start),
+            last_start=_extreme(max, self.last_start, other.last_start),
+        )
+
+    def coverage(self, currency: str) -> float:
+        """Share of compute cost in ``currency`` whose energy is estimated (1.0 where there is none)."""
+        compute = self.compute_cost.get(currency, ZERO)
+        return float(self.covered_cost.get(currency, ZERO) / compute) if compute else 1.0
+
+
+def reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    """Quarantined rows per reason (the reason's first clause, e.g. the column it names)."""
+    if quarantine.empty:
+        return {}
+    first_clause = quarantine["x_Reason"].astype("string").str.split(":", n=1).str[0]
+    return {str(k): int(v) for k, v in first_clause.value_counts().items()}
+
+
+def summarise(ledger: pd.DataFrame, quarantine: pd.DataFrame, tie_out: TieOut) -> dict[str, Any]:
+    """The run summary written as ``summary.json`` (keys documented in README.md)."""
+    return summary_of(LedgerTotals.of(ledger), reason_counts(quarantine), tie_out)
+
+
+def summary_of(totals: LedgerTotals, quarantine_reasons: dict[str, int], tie_out: TieOut) -> dict[str, Any]:
+    """The summary from accumulated ledger totals, the quarantine's reason counts and the tie-out."""
+    currencies = tie_out.currencies
+    single = currencies[0] if len(currencies) == 1 else None
+    coverage = {cur: totals.coverage(cur) for cur in currencies}
+
+    def money(values: dict[str, Decimal]) -> float | None:
+        return float(values.get(single, ZERO)) if single else None
+
+    unmapped = totals.unmapped.sort_values("cost", ascending=False)
+    return {
+        "rows_in": tie_out.rows_in,
+        "rows_ledger": tie_out.rows_ledger,
+        "rows_quarantined": tie_out.rows_quarantined,
+        "cost_in": money(tie_out.cost_in),
+        "cost_ledger": money(tie_out.cost_ledger),
+        "cost_quarantined": money(tie_out.cost_quarantined),
+        "currency": single or ("mixed" if currencies else None),
+        "cost_by_currency": {
+            cur: {
+                "in": format_decimal(tie_out.cost_in.get(cur, ZERO)),
+                "ledger": format_decimal(tie_out.cost_ledger.get(cur, ZERO)),
+                "quarantined": format_decimal(tie_out.cost_quarantined.get(cur, ZERO)),
+            }
+            for cur in currencies
+        },
+        "tie_out_ok": tie_out.ok,
+        "period_start": totals.first_start.date().isoformat() if totals.first_start is not None else None,
+        "period_end": totals.last_start.date().isoformat() if totals.last_start is not None else None,
+        **totals.sums,
+        "energy_kwh_by_kind": dict(sorted(totals.energy_kwh_by_kind.items())),
+        "coverage_cost_fraction": min(coverage.values()) if coverage else 1.0,
+        "coverage_cost_fraction_by_currency": coverage,
+        "rows_by_basis": dict(sorted(totals.rows_by_basis.items())),
+        "intensity_basis_rows": dict(sorted(totals.intensity_basis_rows.items())),
+        "unmapped": [
+            {
+                "provider": r.ProviderName, "instance_type": r.x_InstanceType, "currency": r.BillingCurrency,
+                "cost": float(r.cost), "rows": int(r.rows), "usage_hours": float(r.usage_hours),
+            }
+            for r in unmapped.itertuples(index=False)
+        ],
+        "quarantine_reasons": quarantine_reasons,
+        "top_projects": _top(totals.co2e_kg_by_project),
+        "top_regions": _top(totals.co2e_kg_by_region),
+    }
+
+
+def _sum_by(values: pd.Series, keys: pd.Series) -> dict[str, float]:
+    return {str(k): float(v) for k, v in values.groupby(keys, observed=True).sum().items()}
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().items()}
+
+
+def _add(a: dict, b: dict) -> dict:
+    merged = dict(a)
+    with localcontext(EXACT):         # Decimal totals add without rounding
+        for key, value in b.items():
+            merged[key] = merged[key] + value if key in merged else value
+    return merged
+
+
+def _unmapped(lines: pd.DataFrame) -> pd.DataFrame:
+    return (
+        lines.groupby(_UNMAPPED_KEYS, dropna=False, observed=True)
+        .agg(cost=("BilledCost", "sum"), rows=("BilledCost", "size"), usage_hours=("x_UsageHours", "sum"))
+        .reset_index()
+    )
+
+
+def _unmapped_merged(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    parts = [f for f in (a, b) if len(f)]
+    if len(parts) < 2:
+        return parts[0] if parts else a
+    return (pd.concat(parts, ignore_index=True).groupby(_UNMAPPED_KEYS, dropna=False, observed=True)
+            .agg(cost=("cost", "sum"), rows=("rows", "sum"), usage_hours=("usage_hours", "sum")).reset_index())
+
+
+def _extreme(pick, a: pd.Timestamp | None, b: pd.Timestamp | None) -> pd.Timestamp | None:
+    present = [t for t in (a, b) if t is not None and not pd.isna(t)]
+    return pick(present) if present else None
+
+
+def _top(co2e_kg_by_name: dict[str, float], n: int = _TOP) -> list[dict[str, Any]]:
+    """The ``n`` largest emitters (location-based kgCO2e), for the printed summary."""
+    top = pd.Series(dict(sorted(co2e_kg_by_name.items())), dtype="float64").sort_values(ascending=False).head(n)
+    return [{"name": str(k), "co2e_kg": float(v)} for k, v in top.items()]
