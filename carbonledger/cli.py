@@ -22,6 +22,7 @@ import pandas as pd
 from carbonledger.config import BILLING_FORMATS, DEMO_END_DATE, DEMO_START_DATE, Config
 from carbonledger.controls import TieOutError
 from carbonledger.errors import EXIT_OK, EXIT_TIE_OUT, CarbonLedgerError, UsageError, redact
+from connectors.rawfile import DEFAULT_BATCH_ROWS
 from connectors.telemetry import TELEMETRY_FORMATS
 
 log = logging.getLogger("carbonledger")
@@ -76,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--config", type=Path, help="YAML config for model overrides (sources in it are ignored)")
     est.add_argument("--out", type=Path, required=True, help="output directory")
     est.add_argument("--no-report", action="store_true", help="skip the HTML/CSV report")
+    est.add_argument("--workers", type=_positive_int, help="processes accounting batches in parallel "
+                     "(default: the CPUs available, at most 4; 1 = one process)")
+    est.add_argument("--batch-rows", type=_positive_int, default=DEFAULT_BATCH_ROWS,
+                     help=f"rows per streamed batch (default {DEFAULT_BATCH_ROWS:,}; memory grows with it)")
     est.add_argument("--telemetry", nargs="+", type=Path, metavar="FILE",
                      help="on-node telemetry files or directories (CodeCarbon, DCGM, nvidia-smi, Kepler, Scaphandre) to reconcile")
     est.add_argument("--telemetry-format", default="auto", choices=TELEMETRY_FORMATS, help="telemetry format (default: detect)")
@@ -170,7 +175,8 @@ def _estimate(args: argparse.Namespace) -> int:
               f"{result.summary['telemetry_matched_kwh']:,.3f} kWh matched to billed resources, "
               f"{result.summary['telemetry_unmatched_kwh']:,.3f} kWh unmatched")
     else:
-        result, outputs = estimate(args.inputs, args.format, args.out, config, report=not args.no_report)
+        result, outputs = estimate(args.inputs, args.format, args.out, config, report=not args.no_report,
+                                   batch_rows=args.batch_rows, workers=args.workers)
     _print_summary(result.summary, outputs.out_dir, period_report=not args.no_report)
     return EXIT_OK
 

@@ -45,6 +45,14 @@ class InputFormatError(CarbonLedgerError):
         super().__init__(f"{where}: {problem}")
         self.path, self.row, self.column, self.problem = str(path), row, column, problem
 
+    def __reduce__(self):
+        # Rebuilt from its parts when it crosses a process boundary (parallel batches of an estimate).
+        return _input_format_error, (self.path, self.problem, self.row, self.column)
+
+
+def _input_format_error(path: str, problem: str, row: int | None, column: str | None) -> InputFormatError:
+    return InputFormatError(path, problem, row=row, column=column)
+
 
 class ConfigError(CarbonLedgerError):
     """The configuration file is invalid."""

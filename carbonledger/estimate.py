@@ -4,7 +4,10 @@ Each file is read in batches of about ``batch_rows`` rows (``connectors.iter_bil
 record batches, CSV blocks); each batch is accounted with the run's catalogue, power model and
 grid (loaded once), its ledger lines and quarantined rows are appended to ``ledger.parquet`` and
 ``quarantine.parquet``, and its control totals and summary totals are added up. Only one batch is
-in memory at a time, so memory depends on the batch size, not on the month. The tie-out
+in memory at a time, so memory depends on the batch size, not on the month. With more than one
+CPU, forked worker processes account batches in parallel while this process reads the next ones
+and writes the results in input order (so the outputs are identical whatever the number of
+workers). The tie-out
 ``in == ledger + quarantined`` is checked over all batches before anything replaces the previous
 outputs: a failed tie-out or a crash leaves them as they were (``io.all_or_nothing``).
 
@@ -17,14 +20,20 @@ What does not belong here: the accounting steps themselves (``engine``), reading
 
 from __future__ import annotations
 
+import itertools
 import logging
+import multiprocessing as mp
+import os
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from carbonledger import engine, io, schema
 from carbonledger.config import Config, Source
@@ -32,7 +41,8 @@ from carbonledger.controls import ControlTotals, TieOut
 from carbonledger.engine import Accountant, Accounted, Outputs
 from carbonledger.errors import UsageError
 from connectors.rawfile import DEFAULT_BATCH_ROWS
-from connectors.reader import iter_billing
+from connectors.rawfile import RawTable
+from connectors.reader import raw_batches, read_batch
 from footprint.summary import LedgerTotals, reason_counts, summary_of
 
 log = logging.getLogger("carbonledger")
@@ -52,6 +62,31 @@ class Estimated:
         return engine.read_ledger(self.outputs.out_dir)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every batch is accounted with (built once; inherited by worker processes)."""
+
+    accountant: Accountant
+    project_tag_keys: tuple[str, ...]
+    ledger_schema: pa.Schema
+    quarantine_schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One accounted batch: its ledger lines and quarantined rows (Arrow, text dictionary-encoded),
+    its control totals and its summary totals."""
+
+    file: str
+    ledger: pa.Table
+    quarantine: pa.Table
+    inputs: ControlTotals
+    in_ledger: ControlTotals
+    quarantined: ControlTotals
+    ledger_totals: LedgerTotals
+    reasons: dict[str, int]
+
+
 @dataclass
 class _Running:
     """Totals accumulated over the batches of one estimate."""
@@ -66,38 +101,49 @@ class _Running:
     def start(cls) -> "_Running":
         return cls(ControlTotals(rows=0), ControlTotals(rows=0), ControlTotals(rows=0), LedgerTotals(), {})
 
-    def add(self, inputs: ControlTotals, ledger: pd.DataFrame, quarantine: pd.DataFrame) -> None:
-        self.inputs = self.inputs + inputs
-        self.in_ledger = self.in_ledger + ControlTotals.of(ledger)
-        self.quarantined = self.quarantined + ControlTotals.of(quarantine)
-        self.ledger_totals = self.ledger_totals + LedgerTotals.of(ledger)
-        for reason, count in reason_counts(quarantine).items():
+    def add(self, part: _Part) -> None:
+        self.inputs = self.inputs + part.inputs
+        self.in_ledger = self.in_ledger + part.in_ledger
+        self.quarantined = self.quarantined + part.quarantined
+        self.ledger_totals = self.ledger_totals + part.ledger_totals
+        for reason, count in part.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
 
 
+def default_workers() -> int:
+    """Processes that account batches: the CPUs this process may use, at most 4 (each holds a batch in memory)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *,
-             report: bool = True, batch_rows: int = DEFAULT_BATCH_ROWS) -> tuple[Estimated, Outputs]:
-    """Account the given billing files and write ledger, quarantine, summary and (with ``report``) the report."""
+             report: bool = True, batch_rows: int = DEFAULT_BATCH_ROWS,
+             workers: int | None = None) -> tuple[Estimated, Outputs]:
+    """Account the given billing files and write ledger, quarantine, summary and (with ``report``) the report.
+
+    ``workers`` processes account batches in parallel (default :func:`default_workers`; 1 = this process only).
+    """
     config = config or Config()
     if not inputs:
         raise UsageError("no billing sources given: name input files or configure 'sources'")
     if config.grid.live != "none":
         return _estimate_whole(inputs, fmt, out_dir, config, report=report)
     out_dir = Path(out_dir)
-    accountant = Accountant.for_run(config)
+    context = _Context(Accountant.for_run(config), tuple(config.project_tag_keys),
+                       io.arrow_schema(schema.empty(schema.LEDGER_COLUMNS)),
+                       io.arrow_schema(schema.empty(schema.QUARANTINE_COLUMNS)))
     running = _Running.start()
     started = time.perf_counter()
     with io.all_or_nothing():
         with io.ParquetAppender(out_dir / "ledger.parquet", schema.empty(schema.LEDGER_COLUMNS)) as ledger_file, \
                 io.ParquetAppender(out_dir / "quarantine.parquet", schema.empty(schema.QUARANTINE_COLUMNS)) as quarantine_file:
-            for number, batch in enumerate(iter_billing(inputs, fmt, project_tag_keys=config.project_tag_keys,
-                                                        batch_rows=batch_rows), start=1):
-                ledger = accountant.ledger(batch.billing)
-                ledger_file.append(ledger)
-                quarantine_file.append(batch.quarantine)
-                running.add(batch.inputs, ledger, batch.quarantine)
-                log.info("batch %d of %s: %s rows in, %s in the ledger so far (%.1f s)", number, batch.files[0],
-                         f"{batch.inputs.rows:,}", f"{ledger_file.rows:,}", time.perf_counter() - started)
+            jobs = raw_batches(inputs, fmt, batch_rows=batch_rows)
+            for number, part in enumerate(_parts(context, jobs, workers or default_workers()), start=1):
+                ledger_file.append(part.ledger)
+                quarantine_file.append(part.quarantine)
+                running.add(part)
+                log.info("batch %d of %s: %s rows in, %s in the ledger so far (%.1f s)", number, part.file,
+                         f"{part.inputs.rows:,}", f"{ledger_file.rows:,}", time.perf_counter() - started)
             tie_out = TieOut.of(running.inputs, running.in_ledger, running.quarantined)
             tie_out.check("estimate")
         summary = engine.with_usage(summary_of(running.ledger_totals, running.reasons, tie_out), tie_out)
@@ -108,6 +154,48 @@ def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Conf
             paths, site = engine.write_reports(result, out_dir, report=True, pages=True, policy=config.policy)
     outputs = Outputs(out_dir, ledger_file.path, quarantine_file.path, summary_path, paths, site)
     return Estimated(summary, tie_out, outputs), outputs
+
+
+def _account_part(context: _Context, raw: RawTable, fmt: str) -> _Part:
+    batch = read_batch(raw, fmt, context.project_tag_keys)
+    ledger = context.accountant.ledger(batch.billing)
+    return _Part(raw.path, io.arrow_table(ledger, context.ledger_schema),
+                 io.arrow_table(batch.quarantine, context.quarantine_schema), batch.inputs,
+                 ControlTotals.of(ledger), ControlTotals.of(batch.quarantine), LedgerTotals.of(ledger),
+                 reason_counts(batch.quarantine))
+
+
+_WORKER_CONTEXT: _Context | None = None
+
+
+def _in_worker(raw: RawTable, fmt: str) -> _Part:
+    if _WORKER_CONTEXT is None:
+        raise RuntimeError("estimate worker started without its accounting context")
+    return _account_part(_WORKER_CONTEXT, raw, fmt)
+
+
+def _parts(context: _Context, jobs: Iterator[tuple[RawTable, str]], workers: int) -> Iterator[_Part]:
+    """The accounted batches in input order. With ``workers`` > 1 and more than one batch, forked worker
+    processes account them while this process reads and writes; at most ``workers + 1`` batches are
+    in flight, so memory stays bounded by the batch size."""
+    global _WORKER_CONTEXT
+    head = list(itertools.islice(jobs, 2))
+    if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods():
+        for raw, fmt in itertools.chain(head, jobs):
+            yield _account_part(context, raw, fmt)
+        return
+    _WORKER_CONTEXT = context          # forked workers inherit it: the grid and catalogue are not pickled
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            in_flight: deque[Future[_Part]] = deque()
+            for raw, fmt in itertools.chain(head, jobs):
+                in_flight.append(pool.submit(_in_worker, raw, fmt))
+                if len(in_flight) > workers:
+                    yield in_flight.popleft().result()
+            while in_flight:
+                yield in_flight.popleft().result()
+    finally:
+        _WORKER_CONTEXT = None
 
 
 def _estimate_whole(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config, *,

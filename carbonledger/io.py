@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -70,26 +71,51 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """``frame`` as an Arrow table of ``schema``, text columns dictionary-encoded.
+
+    A ledger repeats a few long provenance texts on every line; as dictionaries they cost a code
+    per line instead of a copy of the text, in memory and between processes. ``ParquetAppender``
+    casts them back to ``schema``'s plain strings as it writes.
+    """
+    columns = []
+    for field_ in schema:
+        values = frame[field_.name]
+        if pa.types.is_string(field_.type):
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            columns.append(pa.DictionaryArray.from_arrays(
+                pa.array(codes.astype(np.int32), mask=codes < 0),
+                pa.array(np.asarray(uniques, dtype=object), type=pa.string())))
+        else:
+            columns.append(pa.array(values, type=field_.type, from_pandas=True))
+    return pa.Table.from_arrays(columns, names=schema.names)
+
+
+def arrow_schema(empty: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema (with pandas metadata, so dtypes read back) of frames shaped like ``empty``."""
+    return pa.Schema.from_pandas(empty, preserve_index=False)
+
+
 class ParquetAppender:
-    """A Parquet file written frame by frame (each frame one or more row groups), atomically.
+    """A Parquet file written batch by batch (each batch one or more row groups), atomically.
 
     A context manager with :func:`atomic_path`'s guarantee: nothing replaces ``path`` until the
-    block ends without an error. Every frame must have ``empty``'s columns and dtypes (canonical
-    frames do); the file reads back as the concatenation of the frames, or as ``empty`` when none
-    was appended.
+    block ends without an error. Batches are frames shaped like ``empty`` (canonical frames are)
+    or :func:`arrow_table` tables of its schema; the file reads back as their concatenation, or
+    as ``empty`` when nothing was appended.
     """
 
     def __init__(self, path: Path, empty: pd.DataFrame) -> None:
         self.path = Path(path)
         self.rows = 0
-        self._empty = empty
+        self.schema = arrow_schema(empty)
         self._block = atomic_path(self.path)
         self._writer: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> "ParquetAppender":
         self._tmp = self._block.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         return self
 
     @property
@@ -99,20 +125,14 @@ class ParquetAppender:
             raise RuntimeError("ParquetAppender used outside its with-block")
         return self._tmp if self._tmp.exists() else self.path
 
-    def append(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
-        if self._writer is None:
-            self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="zstd")
-        self._writer.write_table(table)
-        self.rows += len(frame)
+    def append(self, batch: pd.DataFrame | pa.Table) -> None:
+        table = batch if isinstance(batch, pa.Table) else arrow_table(batch, self.schema)
+        self._writer.write_table(table.cast(self.schema))
+        self.rows += table.num_rows
 
     def __exit__(self, kind, error, trace) -> bool:
         try:
-            if self._writer is None and kind is None:
-                self.append(self._empty)
-            if self._writer is not None:
-                self._writer.close()
+            self._writer.close()
         finally:
             self._block.__exit__(kind, error, trace)
         return False

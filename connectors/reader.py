@@ -87,6 +87,14 @@ def iter_billing(
     add up to the file's); ``files`` names that file. Files are discovered and checked before the
     first batch is read, so a missing input fails before any work is done.
     """
+    for raw, file_fmt in raw_batches(paths, fmt, batch_rows=batch_rows):
+        yield read_batch(raw, file_fmt, project_tag_keys)
+
+
+def raw_batches(paths: Sequence[str | Path], fmt: str = "auto", *,
+                batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[tuple[RawTable, str]]:
+    """The raw text batches of the billing files with each file's format: the reading half of
+    :func:`iter_billing`, whose other half (:func:`read_batch`) may run in another process."""
     paths = _as_list(paths)
     if fmt != "auto":
         _check_readable(fmt)
@@ -99,8 +107,13 @@ def iter_billing(
     for path in files:
         file_fmt = fmt if fmt != "auto" else _detect(path)
         for raw in iter_raw(path, batch_rows):
-            billing, quarantine, inputs = _read_batch(raw, file_fmt, project_tag_keys)
-            yield ReadResult(billing, quarantine, inputs, [str(path)])
+            yield raw, file_fmt
+
+
+def read_batch(raw: RawTable, fmt: str, project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS) -> ReadResult:
+    """One raw batch converted: canonical billing rows, quarantined rows and the batch's control totals."""
+    billing, quarantine, inputs = _read_batch(raw, fmt, project_tag_keys)
+    return ReadResult(billing, quarantine, inputs, [raw.path])
 
 
 def _as_list(paths: Sequence[str | Path] | str | Path) -> list[str | Path]:

@@ -128,3 +128,23 @@ def test_parquet_appender_replaces_the_file_only_when_the_block_succeeds(tmp_pat
         sink.append(first)
         sink.append(first)
     pd.testing.assert_frame_equal(pd.read_parquet(target), pd.concat([first, first], ignore_index=True))
+
+
+def test_worker_processes_write_exactly_what_one_process_writes(tmp_path):
+    inputs = [CUR, FOCUS]
+    alone, _ = estimate(inputs, "auto", tmp_path / "alone", Config(), report=False, batch_rows=400, workers=1)
+    forked, _ = estimate(inputs, "auto", tmp_path / "forked", Config(), report=False, batch_rows=400, workers=2)
+    pd.testing.assert_frame_equal(alone.ledger, forked.ledger)
+    assert alone.summary == forked.summary          # same batches, same order: the same sums to the last bit
+    assert (tmp_path / "alone" / "summary.json").read_bytes() == (tmp_path / "forked" / "summary.json").read_bytes()
+
+
+def test_an_input_error_in_a_worker_names_the_file_and_leaves_no_outputs(tmp_path):
+    from carbonledger.errors import InputFormatError
+
+    frame = pd.read_csv(CUR, dtype=str)
+    broken = tmp_path / "cur.csv"
+    frame.drop(columns=["lineItem/UnblendedCost"]).to_csv(broken, index=False)
+    with pytest.raises(InputFormatError, match=r"cur\.csv.*lineItem/UnblendedCost"):
+        estimate([broken], "aws-cur", tmp_path / "out", Config(), report=False, batch_rows=300, workers=2)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
