@@ -48,12 +48,60 @@ AWS_FLEET_PUE = 1.15   # pue_defaults.csv (aws), for regions without their own P
 PROXY_YEAR_OFFSET_H = 48
 DATA = ROOT / "footprint" / "data"
 GRID = ROOT / "intensity" / "data"
-DEFAULT_BATCH_ROWS = 500_000   # connectors.rawfile.DEFAULT_BATCH_ROWS
+DEFAULT_BATCH_ROWS = 100_000   # connectors.rawfile.DEFAULT_BATCH_ROWS
 
 
 def peak_rss_gib() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class TreeMemory:
+    """Samples the memory of this process and all its descendants (worker processes included)
+    every 50 ms; ``peak_gib`` is the largest sum seen. Each process counts its proportional set
+    size (PSS: pages shared copy-on-write with forked workers are split between them, not counted
+    once per process). Linux /proc only."""
+
+    def __init__(self) -> None:
+        import threading
+        self.peak_gib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "TreeMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            total_kib = sum(self._pss_kib(pid) for pid in self._tree(os.getpid()))
+            self.peak_gib = max(self.peak_gib, total_kib / 2**20)
+
+    def _tree(self, pid: int) -> list[int]:
+        pids, todo = [], [pid]
+        while todo:
+            current = todo.pop()
+            pids.append(current)
+            for task in Path(f"/proc/{current}/task").glob("*/children"):
+                try:
+                    todo.extend(int(c) for c in task.read_text().split())
+                except OSError:
+                    pass
+        return pids
+
+    @staticmethod
+    def _pss_kib(pid: int) -> int:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+        return 0
 
 
 class Phases:
@@ -69,7 +117,7 @@ class Phases:
         return value
 
 
-def run_carbonledger(path: Path, write_dir: Path | None, batch_rows: int) -> dict[str, Any]:
+def run_carbonledger(path: Path, write_dir: Path | None, batch_rows: int, fmt: str) -> dict[str, Any]:
     """``carbonledger estimate --no-report`` on the file: streamed read → ledger → tie-out → written
     ledger, quarantine and summary (into ``write_dir``, else a temporary directory)."""
     import tempfile
@@ -80,7 +128,7 @@ def run_carbonledger(path: Path, write_dir: Path | None, batch_rows: int) -> dic
     phases = Phases()
     with tempfile.TemporaryDirectory(prefix="bench-estimate-") as scratch:
         out = write_dir or Path(scratch)
-        result, _ = phases.run("estimate", lambda: estimate([path], "aws-cur", out, Config(), report=False,
+        result, _ = phases.run("estimate", lambda: estimate([path], fmt, out, Config(), report=False,
                                                             batch_rows=batch_rows))
         summary = result.summary
     return {"phases": phases.seconds, "rows": summary["rows_in"], "co2e_t": summary["co2e_kg"] / 1000,
@@ -198,10 +246,10 @@ def run_duckdb(path: Path) -> dict[str, Any]:
             "projects": int(len(per_project)), "duckdb": duckdb.__version__}
 
 
-def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch_rows: int) -> None:
+def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch_rows: int, fmt: str) -> None:
     """Run one approach in this (fresh) process and print its result as one JSON line."""
     runner: Callable[[], dict[str, Any]] = {
-        "carbonledger": lambda: run_carbonledger(path, write_dir, batch_rows),
+        "carbonledger": lambda: run_carbonledger(path, write_dir, batch_rows, fmt),
         "pandas": lambda: run_pandas(path),
         "duckdb": lambda: run_duckdb(path),
     }[approach]
@@ -214,7 +262,9 @@ def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch
         stats.sort_stats("tottime").print_stats(profile)
         stats.sort_stats("cumulative").print_stats(profile)
     else:
-        result = runner()
+        with TreeMemory() as tree:
+            result = runner()
+        result["peak_tree_gib"] = round(tree.peak_gib, 3)   # this process + its worker processes, sampled
     result["peak_rss_gib"] = round(peak_rss_gib(), 3)
     print(json.dumps(result))
 
@@ -226,7 +276,7 @@ def parent(args: argparse.Namespace) -> None:
     records = []
     for approach in approaches:
         cmd = [sys.executable, __file__, str(path), "--child", approach, "--profile", str(args.profile),
-               "--batch-rows", str(args.batch_rows)]
+               "--batch-rows", str(args.batch_rows), "--format", args.format]
         if args.write:
             cmd += ["--write", str(args.write)]
         started = time.perf_counter()
@@ -243,11 +293,12 @@ def parent(args: argparse.Namespace) -> None:
         records.append({"approach": approach, "file": path.name, "bytes": path.stat().st_size,
                         "process_wall_s": round(wall, 2), "timed_s": round(timed, 2), **result})
     print(f"\n{path.name} ({path.stat().st_size / 2**20:,.0f} MiB)")
-    print(f"{'approach':<13}{'rows':>11}{'timed s':>9}{'process s':>10}{'µs/row':>8}{'peak GiB':>9}"
+    print(f"{'approach':<13}{'rows':>11}{'timed s':>9}{'process s':>10}{'µs/row':>8}{'peak GiB':>9}{'tree GiB':>9}"
           f"{'tCO2e':>10}  phases")
     for r in records:
         print(f"{r['approach']:<13}{r['rows']:>11,}{r['timed_s']:>9.2f}{r['process_wall_s']:>10.2f}"
-              f"{r['timed_s'] / r['rows'] * 1e6:>8.2f}{r['peak_rss_gib']:>9.2f}{r['co2e_t']:>10.2f}  "
+              f"{r['timed_s'] / r['rows'] * 1e6:>8.2f}{r['peak_rss_gib']:>9.2f}{r.get('peak_tree_gib', 0):>9.2f}"
+              f"{r['co2e_t']:>10.2f}  "
               + " ".join(f"{k}={v:.2f}" for k, v in r["phases"].items()))
     if args.record:
         out = ROOT / "benchmarks" / "results" / "estimate.jsonl"
@@ -267,11 +318,14 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="carbonledger also writes ledger/quarantine/summary here")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile: print the top N functions")
     parser.add_argument("--record", action="store_true", help="append JSON lines to benchmarks/results/estimate.jsonl")
+    parser.add_argument("--format", default="aws-cur",
+                        help="carbonledger's input format (e.g. gcp, focus for the other generators' files; "
+                             "the pandas and DuckDB baselines read legacy CUR only)")
     parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="carbonledger's batch size")
     parser.add_argument("--child", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.file.resolve(), args.write, args.profile, args.batch_rows)
+        child(args.child, args.file.resolve(), args.write, args.profile, args.batch_rows, args.format)
     else:
         parent(args)
 

@@ -43,7 +43,7 @@ JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", 
 
 _TEXT = pd.StringDtype("pyarrow")
 #: Rows per batch when a file is streamed (a batch's raw text and its ledger lines fit in a few hundred MB).
-DEFAULT_BATCH_ROWS = 500_000
+DEFAULT_BATCH_ROWS = 100_000
 _CSV_BLOCK_BYTES = 16 << 20
 
 
