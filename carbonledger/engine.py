@@ -99,8 +99,12 @@ def _fetch_day(source: Source, day: dt.date) -> list[Path]:
     """Fetch one day of a per-day remote source (Azure, BigQuery) into its cache; the files to read."""
     if source.azure is not None:
         az = source.azure
-        files = fetch_cost_details(az.scope, day, day, Path(source.path) / day.isoformat(), metric=az.metric,
+        day_dir = Path(source.path) / day.isoformat()
+        files = fetch_cost_details(az.scope, day, day, day_dir, metric=az.metric,
                                    connection=AzureConnection(base_url=az.base_url))
+        # a restated day may come back in fewer parts: parts of an earlier report must not be read again
+        for stale in set(day_dir.glob("*.csv*")) - {Path(f) for f in files}:
+            stale.unlink()
         log.info("azure:%s %s: %d report part(s)", az.scope, day.isoformat(), len(files))
         return files
     bq = source.bigquery

@@ -88,3 +88,25 @@ def test_configured_ppa_lowers_market_based_only_where_it_applies(tmp_path):
     assert after.loc[covered, "x_Co2eKgMarket"].to_numpy() == pytest.approx(0.5 * before.loc[covered, "x_Co2eKg"].to_numpy())
     assert after.loc[covered, "x_MarketBasis"].str.contains("wind PPA").all()
     pd.testing.assert_series_equal(after.loc[~covered, "x_Co2eKgMarket"], before.loc[~covered, "x_Co2eKgMarket"])
+
+
+def test_a_restated_azure_day_in_fewer_parts_drops_the_earlier_parts(tmp_path, monkeypatch):
+    import datetime as dt
+
+    from carbonledger import engine
+    from carbonledger.config import AzureSource, Source
+
+    day = dt.date(2026, 11, 3)
+    day_dir = tmp_path / "azure-cache" / day.isoformat()
+    day_dir.mkdir(parents=True)
+    for part in ("part_0.csv", "part_1.csv"):             # the first delivery of the day came in two parts
+        (day_dir / part).write_text("old\n")
+
+    def restated(scope, start, end, target, **kwargs):     # the restatement comes back in one part
+        (target / "part_0.csv").write_text("new\n")
+        return [target / "part_0.csv"]
+
+    monkeypatch.setattr(engine, "fetch_cost_details", restated)
+    source = Source(tmp_path / "azure-cache", "azure", "costs", azure=AzureSource(scope="/subscriptions/x"))
+    assert engine._fetch_day(source, day) == [day_dir / "part_0.csv"]
+    assert sorted(p.name for p in day_dir.iterdir()) == ["part_0.csv"]
