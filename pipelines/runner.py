@@ -74,9 +74,16 @@ def _raise_if_failed(result: dg.ExecuteInProcessResult, day: dt.date | None) -> 
                 error = event.step_failure_data.error
                 while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"):
                     error = error.cause
-                raise RunFailed(f"{day or 'period report'}: {event.step_key} failed: {error.message.strip()}",
+                raise RunFailed(f"{day or 'period report'}: {event.step_key} failed: {_without_class(error)}",
                                 _EXIT_BY_ERROR.get(error.cls_name, EXIT_USAGE))
         raise RunFailed(f"{day or 'period report'}: the run failed", EXIT_USAGE)
+
+
+def _without_class(error: "dg.SerializableErrorInfo") -> str:
+    """The error's own message: Dagster prefixes it with ``module.Class: ``, which a user does not need."""
+    message = error.message.strip()
+    prefix, separator, rest = message.partition(": ")
+    return rest if separator and prefix.rsplit(".", 1)[-1] == error.cls_name else message
 
 
 _EXIT_BY_ERROR = {"InputFormatError": EXIT_INPUT, "ConfigError": EXIT_CONFIG, "TieOutError": EXIT_TIE_OUT}

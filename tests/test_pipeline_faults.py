@@ -171,8 +171,9 @@ def test_the_cli_path_reports_the_failing_day_clearly(planted, tmp_path):
     with pytest.raises(RunFailed) as raised:
         run_days([GOOD_DAY, FAILING_DAY], config_path=planted)
     message = redact(str(raised.value))
-    # pipelines.runner keeps Dagster's "module.Class: " before the message (noted in the issue; not this test's to fix)
-    assert message.startswith(f"{FAILING_DAY.isoformat()}: raw_billing__gcp_billing failed: ")
+    assert message == (f"{FAILING_DAY.isoformat()}: raw_billing__gcp_billing failed: "
+                       f"bigquery:{TABLE}/{FAILING_DAY.isoformat()}: BigQuery kept failing (503); retries exhausted, "
+                       "run this day again later")      # no "module.Class: " prefix from Dagster
     assert message.endswith(f"bigquery:{TABLE}/{FAILING_DAY.isoformat()}: BigQuery kept failing (503); retries exhausted, "
                             "run this day again later")
     assert raised.value.exit_code == 3 and _leaks(str(raised.value)) == []
