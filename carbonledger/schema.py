@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 #: ChargeCategory values of FOCUS 1.x (``Usage``, ``Purchase``, ``Tax``, ``Credit``, ``Adjustment``).
@@ -32,6 +33,7 @@ class Column:
 
 
 _TS = "datetime64[ns, UTC]"
+_ARROW_TEXT = pd.StringDtype("pyarrow")
 
 BILLING_COLUMNS: tuple[Column, ...] = (
     # --- FOCUS 1.2 billing fields ------------------------------------------------------------
@@ -163,7 +165,20 @@ def _cast(series: pd.Series, col: Column) -> pd.Series:
         return pd.to_datetime(series, utc=True).astype(_TS)
     if col.dtype == "float64":
         return pd.to_numeric(series, errors="raise").astype("float64")
+    if col.dtype == "string" and series.dtype == _ARROW_TEXT:
+        return _python_text(series)
     return series.astype(col.dtype)
+
+
+def _python_text(series: pd.Series) -> pd.Series:
+    """Arrow-backed text as the canonical ``string`` dtype, one Python object per distinct value.
+
+    Billing columns repeat heavily, so converting the distinct values and taking them back by code
+    is several times cheaper than converting row by row, and equal values share one object.
+    """
+    codes, uniques = pd.factorize(series)
+    objects = np.append(uniques.to_numpy(dtype=object), pd.NA)  # code -1 (null) takes the last: NA
+    return pd.Series(pd.arrays.StringArray(objects.take(codes)), index=series.index)
 
 
 def validate(frame: pd.DataFrame, columns: tuple[Column, ...], stage: str) -> None:

@@ -28,7 +28,7 @@ from carbonledger.errors import InputFormatError, UsageError
 from connectors.aws_cur import convert_aws_cur
 from connectors.aws_cur2 import convert_aws_cur2
 from connectors.azure import convert_azure
-from connectors.converted import Converted, finish
+from connectors.converted import finish
 from connectors.detect import format_of_columns
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
@@ -144,27 +144,29 @@ def _read_batch(raw: RawTable, fmt: str, project_tag_keys: Sequence[str]) -> tup
         _CONVERTERS[fmt](raw), source_format=fmt, source_file=raw.path,
         source_rows=raw.source_rows, project_tag_keys=project_tag_keys,
     )
-    frame, bad = converted.frame, converted.problems.rows
+    # Cast every row once (text per distinct value), then split: the totals, the billing rows and
+    # the quarantined rows all read the same canonical columns.
+    frame, bad = schema.conform(converted.frame, schema.BILLING_COLUMNS), converted.problems.rows
     inputs = ControlTotals(
         rows=raw.rows_read,
         cost_by_currency=totals_by_currency(frame["BilledCost"], frame["BillingCurrency"]),
         usage_by_unit=totals_by_unit(frame["ConsumedQuantity"], frame["ConsumedUnit"]),
     )
-    billing = schema.conform(frame[~bad], schema.BILLING_COLUMNS)
+    billing = frame[~bad]
     quarantine = pd.concat(
-        [_quarantined(converted, raw, bad, fmt), _ragged(raw, fmt)], ignore_index=True
+        [_quarantined(frame, converted.problems.reasons, raw, bad, fmt), _ragged(raw, fmt)], ignore_index=True
     ).sort_values("x_SourceRow", kind="stable")
     return billing, schema.conform(quarantine, schema.QUARANTINE_COLUMNS), inputs
 
 
-def _quarantined(converted: Converted, raw: RawTable, bad: pd.Series, fmt: str) -> pd.DataFrame:
-    frame = converted.frame[bad]
+def _quarantined(canonical: pd.DataFrame, reasons: pd.Series, raw: RawTable, bad: pd.Series, fmt: str) -> pd.DataFrame:
+    frame = canonical[bad]
     positions = np.flatnonzero(bad.to_numpy())
     return pd.DataFrame({
         "x_SourceFormat": fmt,
         "x_SourceFile": frame["x_SourceFile"].to_numpy(),
         "x_SourceRow": frame["x_SourceRow"].to_numpy(),
-        "x_Reason": converted.problems.reasons[bad].to_numpy(),
+        "x_Reason": reasons[bad].to_numpy(),
         "BilledCost": frame["BilledCost"].to_numpy(),
         "BillingCurrency": frame["BillingCurrency"].to_numpy(),
         "ConsumedQuantity": frame["ConsumedQuantity"].to_numpy(),
