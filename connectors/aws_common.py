@@ -30,7 +30,9 @@ import pandas as pd
 
 from connectors.aws_regions import cur_region
 from connectors.instances import ec2_instance_usage, is_hour_unit
-from connectors.values import Problems, first_present, parse_number, parse_timestamp, quoted, require, stripped
+from connectors.values import (
+    Problems, first_present, on_uniques, parse_number, parse_timestamp, quoted, require, stripped, where_text,
+)
 
 #: lineItem/LineItemType → FOCUS ChargeCategory.
 CHARGE_CATEGORY_BY_LINE_ITEM_TYPE = {
@@ -76,15 +78,18 @@ def cur_billing_fields(raw: pd.DataFrame, labels: Mapping[str, str], problems: P
     maps a canonical name to the column's name in the file, used in problem messages.
     """
     index = raw.index
+    columns: dict[str, pd.Series] = {}
 
     def column(name: str) -> pd.Series:
-        return stripped(raw[name]) if name in raw.columns else pd.Series(pd.NA, index=index, dtype=_TEXT)
+        if name not in columns:
+            columns[name] = stripped(raw[name]) if name in raw.columns else pd.Series(pd.NA, index=index, dtype=_TEXT)
+        return columns[name]
 
     def label(name: str) -> str:
         return labels.get(name, name)
 
     for name in REQUIRED_COLUMNS:
-        require(stripped(raw[name]), label(name), problems)
+        require(column(name), label(name), problems)
     out = pd.DataFrame(index=index)
     for field, name in (("ChargePeriodStart", "lineItem/UsageStartDate"), ("ChargePeriodEnd", "lineItem/UsageEndDate"),
                         ("BillingPeriodStart", "bill/BillingPeriodStartDate")):
@@ -97,7 +102,7 @@ def cur_billing_fields(raw: pd.DataFrame, labels: Mapping[str, str], problems: P
     out["ResourceId"] = column("lineItem/ResourceId")
     out["ServiceName"] = first_present(column("product/ProductName"), column("lineItem/ProductCode"))
     line_item_type = column("lineItem/LineItemType")
-    out["ChargeCategory"] = line_item_type.map(CHARGE_CATEGORY_BY_LINE_ITEM_TYPE).astype(_TEXT)
+    out["ChargeCategory"] = on_uniques(line_item_type, lambda t: t.map(CHARGE_CATEGORY_BY_LINE_ITEM_TYPE).astype(_TEXT))
     problems.add(
         line_item_type.notna() & out["ChargeCategory"].isna(),
         lambda rows: f"{label('lineItem/LineItemType')}: " + quoted(line_item_type[rows])
@@ -126,7 +131,7 @@ def _amortised_cost(
         return line_item_type.isin(types).fillna(False).astype(bool)
 
     def amount(name: str, rows: pd.Series) -> pd.Series:
-        return parse_number(column(name).where(rows), label(name), problems)
+        return parse_number(where_text(column(name), rows), label(name), problems)
 
     reserved, covered = of_type("DiscountedUsage"), of_type("SavingsPlanCoveredUsage")
     ri_fee, plan_fee = of_type("RIFee"), of_type("SavingsPlanRecurringFee")

@@ -48,11 +48,12 @@ def cur_region(raw: pd.DataFrame) -> pd.Series:
             return stripped(raw[name])
         return pd.Series(pd.NA, index=raw.index, dtype=_TEXT)
 
-    location = column("product/location").str.lower().map(location_regions()).astype(_TEXT)
+    location = on_uniques(column("product/location"),
+                          lambda place: place.str.lower().map(location_regions()).astype(_TEXT))
     zone = on_uniques(column("lineItem/AvailabilityZone"),
                       lambda az: az.str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT))
-    prefix = on_uniques(column("lineItem/UsageType"), lambda t: t.str.extract(_USAGE_TYPE_PREFIX)[0].astype(_TEXT))
-    by_prefix = prefix.map(usage_type_prefixes()).astype(_TEXT)
+    by_prefix = on_uniques(column("lineItem/UsageType"),
+                           lambda t: t.str.extract(_USAGE_TYPE_PREFIX)[0].map(usage_type_prefixes()).astype(_TEXT))
     region = first_present(
         column("product/regionCode").str.lower(), column("product/region").str.lower(), location, zone, by_prefix
     )

@@ -73,11 +73,17 @@ def parse_timestamp(raw: pd.Series, column: str, problems: Problems) -> pd.Serie
 
 
 def parse_number(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
-    """Text → float64 (correctly rounded, via Arrow); unparseable values → NaN + problem."""
-    text = raw.astype(_TEXT).str.strip()
-    valid = text.str.match(_NUMBER_PATTERN).fillna(False).astype(bool)
-    numbers = pc.cast(pa.array(text.where(valid, None)), pa.float64())
-    result = pd.Series(numbers.to_numpy(zero_copy_only=False), index=raw.index, dtype="float64")
+    """Text → float64 (correctly rounded, via Arrow); unparseable values → NaN + problem.
+
+    Each distinct value is checked and converted once (costs and quantities repeat heavily).
+    """
+    codes, uniques = pd.factorize(raw.astype(_TEXT))
+    text = pd.Series(uniques, dtype=_TEXT).str.strip()
+    valid_unique = text.str.match(_NUMBER_PATTERN).fillna(False).to_numpy(dtype=bool)
+    numbers = pc.cast(pa.array(text.where(valid_unique, None)), pa.float64()).to_numpy(zero_copy_only=False)
+    # Code -1 (null) takes the appended last entry: not valid, NaN.
+    valid = pd.Series(np.append(valid_unique, False)[codes], index=raw.index)
+    result = pd.Series(np.append(numbers, np.nan)[codes], index=raw.index, dtype="float64")
     problems.add(raw.notna() & ~valid, lambda rows: f"{column}: " + quoted(raw[rows]) + " is not a number")
     # Exact control totals (decimal256(76, 40)) hold magnitudes below 1e36; larger or infinite → quarantine.
     too_large = result.notna() & ~(result.abs() < _MAX_MAGNITUDE)
@@ -88,16 +94,28 @@ def parse_number(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
 
 def stripped(raw: pd.Series) -> pd.Series:
     """Text with surrounding white space removed; empty → null."""
-    text = raw.astype(_TEXT).str.strip()
-    return text.mask(text == "")
+    text = pc.utf8_trim_whitespace(pa.array(raw.astype(_TEXT)))
+    return _text(pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), raw.index)
+
+
+def where_text(raw: pd.Series, rows: pd.Series) -> pd.Series:
+    """Text where ``rows`` is true, else null."""
+    return _text(pc.if_else(pa.array(rows, type=pa.bool_()), pa.array(raw.astype(_TEXT)), None), raw.index)
 
 
 def first_present(*candidates: pd.Series) -> pd.Series:
     """Per row, the first non-null value among ``candidates``."""
+    if all(c.dtype == _TEXT for c in candidates):
+        return _text(pc.coalesce(*(pa.array(c) for c in candidates)), candidates[0].index)
     result = candidates[0]
     for candidate in candidates[1:]:
         result = result.fillna(candidate)
     return result
+
+
+def _text(array: pa.Array, index: pd.Index) -> pd.Series:
+    """An Arrow text array as an Arrow-backed text column (no copy of the values)."""
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=index)
 
 
 def normalise_provider(raw: pd.Series) -> pd.Series:
