@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Tag keys naming the project a line belongs to, in priority order.
 DEFAULT_PROJECT_TAG_KEYS: tuple[str, ...] = ("project", "project-name", "application")
@@ -40,18 +42,24 @@ def normalise_tag_key(key: str) -> str:
 
 
 def tags_json_from_columns(columns: dict[str, pd.Series], index: pd.Index) -> pd.Series:
-    """JSON object strings from one text column per tag key (empty values left out; no tags → null)."""
-    body = pd.Series(pd.NA, index=index, dtype=_TEXT)
+    """JSON object strings from one text column per tag key (empty values left out; no tags → null).
+
+    Built once per distinct combination of tag values (rows repeat a resource's tags every hour).
+    """
+    entries: list[tuple[list[str], np.ndarray]] = []
+    combination = np.zeros(len(index), dtype=np.int64)
     for key, values in columns.items():
-        entry = json.dumps(key, ensure_ascii=False) + ": " + _json_quoted(values)
-        body = (body + ", " + entry).fillna(body).fillna(entry)
-    return "{" + body + "}"
-
-
-def _json_quoted(values: pd.Series) -> pd.Series:
-    codes, uniques = pd.factorize(values)
-    quoted = np.array([json.dumps(str(u), ensure_ascii=False) for u in uniques] + [None], dtype=object)
-    return pd.Series(quoted[np.where(codes < 0, len(uniques), codes)], index=values.index, dtype=_TEXT)
+        codes, uniques = pd.factorize(values)
+        prefix = json.dumps(key, ensure_ascii=False) + ": "
+        entries.append(([prefix + json.dumps(str(u), ensure_ascii=False) for u in uniques], codes))
+        combination, _ = pd.factorize(combination * (len(uniques) + 1) + codes + 1)
+    _, first_rows = np.unique(combination, return_index=True)
+    texts = []
+    for row in first_rows:
+        present = [texts_of_key[codes[row]] for texts_of_key, codes in entries if codes[row] >= 0]
+        texts.append("{" + ", ".join(present) + "}" if present else None)
+    tags = pa.array(texts, type=pa.large_string()).take(pa.array(combination))
+    return pd.Series(pd.arrays.ArrowStringArray(tags), index=index)
 
 
 def invalid_tags(tags: pd.Series) -> pd.Series:
@@ -79,13 +87,10 @@ def attribute(
         found["x_Team"].append(_first(by_key, team_keys))
         workload = (_first(by_key, workload_keys) or "").strip().lower()
         found["x_WorkloadClass"].append(workload if workload in WORKLOAD_CLASSES else None)
-    positions = np.where(codes < 0, len(uniques), codes)
-    out = {
-        name: pd.Series(np.array(values + [None], dtype=object)[positions], index=tags.index, dtype=_TEXT)
-        for name, values in found.items()
-    }
-    out["x_Project"] = out["x_Project"].fillna(fallback_project.astype(_TEXT))
-    return pd.DataFrame(out, index=tags.index)
+    positions = pa.array(np.where(codes < 0, len(uniques), codes))
+    out = {name: pa.array(values + [None], type=pa.large_string()).take(positions) for name, values in found.items()}
+    out["x_Project"] = pc.coalesce(out["x_Project"], pa.array(fallback_project.astype(_TEXT)))
+    return pd.DataFrame({name: pd.arrays.ArrowStringArray(values) for name, values in out.items()}, index=tags.index)
 
 
 def _loads(text: str) -> object:

@@ -143,6 +143,4 @@ def on_uniques(values: pd.Series, transform: Callable[[pd.Series], pd.Series], f
     a few thousand distinct usage types, so regexes run thousands of times, not millions."""
     codes, uniques = pd.factorize(values)
     derived = transform(pd.Series(uniques, dtype=values.dtype))
-    with_fill = pd.concat([derived, pd.Series([fill], dtype=derived.dtype if fill is not pd.NA else None)],
-                          ignore_index=True)
-    return pd.Series(with_fill.array.take(np.where(codes < 0, len(uniques), codes)), index=values.index)
+    return pd.Series(derived.array.take(codes, allow_fill=True, fill_value=fill), index=values.index)
