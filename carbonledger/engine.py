@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from carbonledger import io, schema
+from carbonledger import io, schema, staging
 from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import InputFormatError, UsageError
@@ -79,14 +79,20 @@ def read_sources(sources: Sequence[Source], project_tag_keys: Sequence[str]) -> 
                             for s in sources])
 
 
-def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str]) -> ReadResult:
+def read_source_day(source: Source, day: dt.date, project_tag_keys: Sequence[str],
+                    staging_dir: Path | None = None) -> ReadResult:
     """One source's rows of one UTC day, with that day's control totals (the raw Dagster asset).
 
     A BigQuery source queries just that day (by usage start) into ``<cache>/<day>.parquet``, an Azure
-    source generates that day's cost details report into ``<cache>/<day>/``; file and S3 sources are
-    read whole and the day selected.
+    source generates that day's cost details report into ``<cache>/<day>/``. File and S3 sources are
+    split by day once per version of their files under ``staging_dir/<source name>/``
+    (:mod:`carbonledger.staging`) and the day's split read; without ``staging_dir`` they are read
+    whole and the day selected.
     """
     if source.azure is None and source.bigquery is None:
+        if staging_dir is not None:
+            return staging.source_day(source_inputs(source), source.format, day, project_tag_keys,
+                                      Path(staging_dir) / source.name)
         return select_day(read_sources([source], project_tag_keys), day)
     files = _fetch_day(source, day)
     if not files:       # nothing billed that day

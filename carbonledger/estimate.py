@@ -20,14 +20,9 @@ What does not belong here: the accounting steps themselves (``engine``), reading
 
 from __future__ import annotations
 
-import itertools
 import logging
-import multiprocessing as mp
-import os
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +35,7 @@ from carbonledger.config import Config, Source
 from carbonledger.controls import ControlTotals, TieOut
 from carbonledger.engine import Accountant, Accounted, Outputs
 from carbonledger.errors import UsageError
+from carbonledger.parallel import ordered_map
 from connectors.rawfile import DEFAULT_BATCH_ROWS
 from connectors.rawfile import RawTable
 from connectors.reader import raw_batches, read_batch
@@ -110,18 +106,12 @@ class _Running:
             self.reasons[reason] = self.reasons.get(reason, 0) + count
 
 
-def default_workers() -> int:
-    """Processes that account batches: the CPUs this process may use, at most 4 (each holds a batch in memory)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cpus))
-
-
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *,
              report: bool = True, batch_rows: int = DEFAULT_BATCH_ROWS,
              workers: int | None = None) -> tuple[Estimated, Outputs]:
     """Account the given billing files and write ledger, quarantine, summary and (with ``report``) the report.
 
-    ``workers`` processes account batches in parallel (default :func:`default_workers`; 1 = this process only).
+    ``workers`` processes account batches in parallel (default ``parallel.default_workers``; 1 = this process only).
     """
     config = config or Config()
     if not inputs:
@@ -138,7 +128,8 @@ def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Conf
         with io.ParquetAppender(out_dir / "ledger.parquet", schema.empty(schema.LEDGER_COLUMNS)) as ledger_file, \
                 io.ParquetAppender(out_dir / "quarantine.parquet", schema.empty(schema.QUARANTINE_COLUMNS)) as quarantine_file:
             jobs = raw_batches(inputs, fmt, batch_rows=batch_rows)
-            for number, part in enumerate(_parts(context, jobs, workers or default_workers()), start=1):
+            parts = ordered_map(lambda job: _account_part(context, *job), jobs, workers)
+            for number, part in enumerate(parts, start=1):
                 ledger_file.append(part.ledger)
                 quarantine_file.append(part.quarantine)
                 running.add(part)
@@ -163,39 +154,6 @@ def _account_part(context: _Context, raw: RawTable, fmt: str) -> _Part:
                  io.arrow_table(batch.quarantine, context.quarantine_schema), batch.inputs,
                  ControlTotals.of(ledger), ControlTotals.of(batch.quarantine), LedgerTotals.of(ledger),
                  reason_counts(batch.quarantine))
-
-
-_WORKER_CONTEXT: _Context | None = None
-
-
-def _in_worker(raw: RawTable, fmt: str) -> _Part:
-    if _WORKER_CONTEXT is None:
-        raise RuntimeError("estimate worker started without its accounting context")
-    return _account_part(_WORKER_CONTEXT, raw, fmt)
-
-
-def _parts(context: _Context, jobs: Iterator[tuple[RawTable, str]], workers: int) -> Iterator[_Part]:
-    """The accounted batches in input order. With ``workers`` > 1 and more than one batch, forked worker
-    processes account them while this process reads and writes; at most ``workers + 1`` batches are
-    in flight, so memory stays bounded by the batch size."""
-    global _WORKER_CONTEXT
-    head = list(itertools.islice(jobs, 2))
-    if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods():
-        for raw, fmt in itertools.chain(head, jobs):
-            yield _account_part(context, raw, fmt)
-        return
-    _WORKER_CONTEXT = context          # forked workers inherit it: the grid and catalogue are not pickled
-    try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            in_flight: deque[Future[_Part]] = deque()
-            for raw, fmt in itertools.chain(head, jobs):
-                in_flight.append(pool.submit(_in_worker, raw, fmt))
-                if len(in_flight) > workers:
-                    yield in_flight.popleft().result()
-            while in_flight:
-                yield in_flight.popleft().result()
-    finally:
-        _WORKER_CONTEXT = None
 
 
 def _estimate_whole(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config, *,

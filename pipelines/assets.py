@@ -43,7 +43,8 @@ def _raw_asset(source: Source, daily: dg.PartitionsDefinition) -> dg.AssetsDefin
     def raw_billing(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.Output[ReadResult]:
         config = carbonledger.create()
         day = dt.date.fromisoformat(context.partition_key)
-        batch = engine.read_source_day(config.source(name), day, config.project_tag_keys)
+        batch = engine.read_source_day(config.source(name), day, config.project_tag_keys,
+                                       staging_dir=config.out_dir / "staging")
         return dg.Output(batch, metadata={
             "rows_in": batch.inputs.rows,
             "rows_billing": len(batch.billing),

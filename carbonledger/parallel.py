@@ -1,0 +1,67 @@
+"""An ordered map over forked worker processes, with a bounded number of jobs in flight.
+
+Batches of a large billing month are read in this process, handed to worker processes for the
+CPU-heavy part (converting and accounting), and their results come back in input order, so what
+is written does not depend on the number of workers. At most ``workers + 1`` jobs are in flight, so
+memory stays bounded by the batch size. Workers are forked: the task (with whatever large,
+read-only state it closes over, such as the grid and the hardware catalogue) is inherited, not
+pickled; only jobs and results cross the process boundary, so they must pickle cheaply (Arrow
+tables, small dataclasses). Without ``fork`` (not Linux), with one worker, or with a single job,
+everything runs in this process.
+
+What does not belong here: what the jobs do (``estimate``, ``staging``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+_TASK: Callable[[Any], Any] | None = None
+
+
+def default_workers() -> int:
+    """Worker processes for batch work: the CPUs this process may use, at most 4 (each holds a batch)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int | None = None) -> Iterator[Result]:
+    """``task(job)`` for every job, in order, computed by ``workers`` forked processes (default
+    :func:`default_workers`). An exception in a task is raised here, for its job, in order."""
+    global _TASK
+    workers = workers or default_workers()
+    jobs = iter(jobs)
+    head = list(itertools.islice(jobs, 2))
+    if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods():
+        for job in itertools.chain(head, jobs):
+            yield task(job)
+        return
+    if _TASK is not None:
+        raise RuntimeError("ordered_map is already running in this process (nested parallel maps are not supported)")
+    _TASK = task                      # inherited by the forked workers
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            in_flight: deque[Future[Result]] = deque()
+            for job in itertools.chain(head, jobs):
+                in_flight.append(pool.submit(_run, job))
+                if len(in_flight) > workers:
+                    yield in_flight.popleft().result()
+            while in_flight:
+                yield in_flight.popleft().result()
+    finally:
+        _TASK = None
+
+
+def _run(job: Any) -> Any:
+    if _TASK is None:
+        raise RuntimeError("worker process started without its task")
+    return _TASK(job)
