@@ -50,6 +50,13 @@ class Reply:
     delay_s: float = 0.0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that time out hang up mid-request on purpose: no traceback on the test's stderr."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 class FaultServer:
     """Answers every request with the next scripted :class:`Reply` (the last one repeats); records requests."""
 
@@ -85,7 +92,7 @@ class FaultServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
