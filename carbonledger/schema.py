@@ -164,7 +164,7 @@ def _cast(series: pd.Series, col: Column) -> pd.Series:
             return series.dt.tz_convert("UTC").astype(_TS)
         return pd.to_datetime(series, utc=True).astype(_TS)
     if col.dtype == "float64":
-        return pd.to_numeric(series, errors="raise").astype("float64")
+        return series.copy() if series.dtype == "float64" else pd.to_numeric(series, errors="raise").astype("float64")
     if col.dtype == "string" and series.dtype == _ARROW_TEXT:
         return _python_text(series)
     return series.astype(col.dtype)

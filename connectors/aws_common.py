@@ -97,7 +97,7 @@ def cur_billing_fields(raw: pd.DataFrame, labels: Mapping[str, str], problems: P
     out["ProviderName"] = pd.Series("aws", index=index, dtype=_TEXT)
     out["BillingAccountId"] = column("bill/PayerAccountId")
     out["SubAccountId"] = column("lineItem/UsageAccountId")
-    out["RegionId"] = cur_region(raw)
+    out["RegionId"] = cur_region(column)
     out["AvailabilityZone"] = column("lineItem/AvailabilityZone")
     out["ResourceId"] = column("lineItem/ResourceId")
     out["ServiceName"] = first_present(column("product/ProductName"), column("lineItem/ProductCode"))
@@ -131,7 +131,10 @@ def _amortised_cost(
         return line_item_type.isin(types).fillna(False).astype(bool)
 
     def amount(name: str, rows: pd.Series) -> pd.Series:
-        return parse_number(where_text(column(name), rows), label(name), problems)
+        text = column(name)
+        if not (rows.any() and text.notna().any()):  # no line of the type, or no value: nothing to parse
+            return pd.Series(np.nan, index=rows.index)
+        return parse_number(where_text(text, rows), label(name), problems)
 
     reserved, covered = of_type("DiscountedUsage"), of_type("SavingsPlanCoveredUsage")
     ri_fee, plan_fee = of_type("RIFee"), of_type("SavingsPlanRecurringFee")

@@ -10,12 +10,13 @@ What does not belong here: mapping regions to grid zones (``intensity``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
 import pandas as pd
 
-from connectors.values import first_present, on_uniques, stripped
+from connectors.values import first_present, on_uniques
 
 _TEXT = pd.StringDtype("pyarrow")
 _AZ_REGION = r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$"
@@ -41,13 +42,12 @@ def _data_table(name: str) -> pd.DataFrame:
         return pd.read_csv(handle, dtype=str, keep_default_na=False)
 
 
-def cur_region(raw: pd.DataFrame) -> pd.Series:
-    """RegionId per CUR line from whichever region columns the report has."""
-    def column(name: str) -> pd.Series:
-        if name in raw.columns:
-            return stripped(raw[name])
-        return pd.Series(pd.NA, index=raw.index, dtype=_TEXT)
+def cur_region(column: Callable[[str], pd.Series]) -> pd.Series:
+    """RegionId per CUR line from whichever region columns the report has.
 
+    ``column`` gives a CUR column (canonical name) stripped, empty → null, all null where the
+    report lacks it.
+    """
     location = on_uniques(column("product/location"),
                           lambda place: place.str.lower().map(location_regions()).astype(_TEXT))
     zone = on_uniques(column("lineItem/AvailabilityZone"),
