@@ -2,8 +2,9 @@
 
 Costs travel through the frames as float64. Totals are computed **exactly** in decimal: each value
 is written in its shortest round-trip form (the number the export wrote, for any cost with up to
-15 significant digits) and summed as ``decimal256(76, 40)`` by Arrow (vectorised, no per-row
-Python). Because every row contributes the same exact decimal wherever it ends up,
+15 significant digits) and summed exactly (vectorised, no per-row Python): as scaled integers where
+that form has at most 15 significant digits, else as ``decimal256(76, 40)`` by Arrow. Because
+every row contributes the same exact decimal wherever it ends up,
 ``cost_in == cost_ledger + cost_quarantined`` holds to the last digit, not within a tolerance.
 Magnitudes below 1e-20 of a currency unit are treated as zero. Usage (``ConsumedQuantity``) is
 totalled the same way per ``ConsumedUnit``, so a row cannot vanish between stages even at zero cost.
@@ -30,13 +31,48 @@ EXACT = Context(prec=120)
 
 def exact_total(values: pd.Series) -> Decimal:
     """Exact decimal sum of a float cost column; nulls count as zero."""
-    floats = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    return _exact_sum(pd.to_numeric(values, errors="coerce").astype("float64").to_numpy())
+
+
+#: 10**k as floats, exact for k <= 22.
+_POWERS_OF_TEN = np.array([float(10**k) for k in range(23)])
+#: Decimals of at most this many significant digits are further apart than one float ulp (DBL_DIG).
+_UNIQUE_DIGITS = 15
+
+
+def _exact_sum(floats: np.ndarray) -> Decimal:
+    """Exact decimal sum of the shortest round-trip forms of ``floats`` (NaN skipped, negligible = 0).
+
+    Most values are sums of a few cents or a price with a handful of digits: for those the written
+    form is ``m x 10**-k`` with an integer ``m`` below 10**15, found with numpy and summed as
+    integers. That is exact, not an approximation: ``m / 10**k`` rounding back to the float proves
+    the decimal rounds to it, and no other decimal of at most 15 significant digits does, so it is
+    the shortest round-trip form. The other values take Arrow's float -> string -> decimal path.
+    """
     floats = floats[~np.isnan(floats)]
     floats[np.abs(floats) < _NEGLIGIBLE] = 0.0
     if floats.size == 0:
         return ZERO
-    decimals = pa.array(floats).cast(pa.string()).cast(_DECIMAL)
-    return Decimal(pc.sum(decimals).as_py()).normalize(EXACT)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        digits = np.nan_to_num(_UNIQUE_DIGITS - 1 - np.floor(np.log10(np.abs(floats))), nan=0.0, posinf=0.0, neginf=0.0)
+        exponent = np.clip(digits, 0, len(_POWERS_OF_TEN) - 1).astype(np.int64)
+        scale = _POWERS_OF_TEN[exponent]
+        scaled = np.rint(floats * scale)
+        exact = (np.abs(scaled) < 10.0**_UNIQUE_DIGITS) & (scaled / scale == floats)
+    total = ZERO
+    integers, exponents = scaled[exact].astype(np.int64), exponent[exact]
+    for k in np.unique(exponents):
+        total = EXACT.add(total, Decimal(_integer_sum(integers[exponents == k])).scaleb(-int(k), EXACT))
+    rest = floats[~exact]
+    if rest.size:
+        decimals = pa.array(rest).cast(pa.string()).cast(_DECIMAL)
+        total = EXACT.add(total, Decimal(pc.sum(decimals).as_py()))
+    return total.normalize(EXACT)
+
+
+def _integer_sum(values: np.ndarray) -> int:
+    """Exact sum of int64 values below 2**50 in magnitude (high and low 32 bits summed apart: no overflow)."""
+    return (int((values >> 32).sum()) << 32) + int((values & 0xFFFFFFFF).sum())
 
 
 def format_decimal(value: Decimal) -> str:
@@ -47,19 +83,26 @@ def format_decimal(value: Decimal) -> str:
 
 def totals_by_currency(cost: pd.Series, currency: pd.Series) -> dict[str, Decimal]:
     """Exact cost totals keyed by currency code (missing currency is keyed ``"?"``)."""
-    return _totals_by_key(cost, currency, "?")
+    return _totals_by_key(pd.to_numeric(cost, errors="coerce").astype("float64").to_numpy(), currency, "?")
 
 
 def totals_by_unit(quantity: pd.Series, unit: pd.Series) -> dict[str, Decimal]:
     """Exact usage totals keyed by unit, over rows that have a quantity (no unit: ``"(none)"``)."""
-    has_quantity = quantity.notna()
-    return _totals_by_key(quantity[has_quantity], unit[has_quantity], "(none)")
+    has_quantity = quantity.notna().to_numpy(dtype=bool)
+    values = pd.to_numeric(quantity[has_quantity], errors="coerce").astype("float64").to_numpy()
+    return _totals_by_key(values, unit[has_quantity], "(none)")
 
 
-def _totals_by_key(values: pd.Series, keys: pd.Series, missing: str) -> dict[str, Decimal]:
-    labels = keys.astype("string").fillna(missing)
-    codes, uniques = pd.factorize(labels, sort=True)
-    return {str(key): exact_total(values[codes == i]) for i, key in enumerate(uniques)}
+def _totals_by_key(values: np.ndarray, keys: pd.Series, missing: str) -> dict[str, Decimal]:
+    """Exact totals per key, sorted by key; the key of each row is found once per distinct value."""
+    codes, uniques = pd.factorize(np.asarray(keys.astype("string").array, dtype=object), use_na_sentinel=True)
+    labels = [str(key) for key in uniques]
+    if (codes < 0).any():
+        labels.append(missing)              # code -1 (no key) takes the last label
+    names = sorted(set(labels))
+    position = {name: i for i, name in enumerate(names)}
+    group = np.array([position[label] for label in labels], dtype=np.int64)[codes]
+    return {name: _exact_sum(values[group == i]) for i, name in enumerate(names)}
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     for field_ in schema:
         values = frame[field_.name]
         if pa.types.is_string(field_.type):
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            # factorised as the backing object array: the Series path copies it and re-checks every value for NA
+            codes, uniques = pd.factorize(np.asarray(values.array, dtype=object), use_na_sentinel=True)
             columns.append(pa.DictionaryArray.from_arrays(
                 pa.array(codes.astype(np.int32), mask=codes < 0),
                 pa.array(np.asarray(uniques, dtype=object), type=pa.string())))
