@@ -327,10 +327,23 @@ def _flattened(name: str, column: pa.ChunkedArray) -> list[tuple[str, pa.Chunked
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A non-struct column as nullable text: lists and maps as JSON, ``NULL`` literals as nulls."""
+    """A non-struct column as nullable text: lists and maps as JSON, ``NULL`` literals as nulls.
+
+    Dictionary-encoded and numeric columns (Parquet costs, quantities, repeated names) are cast
+    once per distinct value and taken back by index; other columns are cast row by row.
+    """
     if pa.types.is_nested(column.type):
         return pa.chunked_array([_json_text(chunk) for chunk in column.chunks], type=pa.string())
-    text = pc.cast(column, pa.string())
+    kind = column.type
+    if pa.types.is_dictionary(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        encoded = [chunk if pa.types.is_dictionary(kind) else chunk.dictionary_encode() for chunk in column.chunks]
+        return pa.chunked_array([pc.take(_scalar_text(chunk.dictionary), chunk.indices) for chunk in encoded],
+                                type=pa.string())
+    return _scalar_text(column)
+
+
+def _scalar_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    text = pc.cast(values, pa.string())
     is_null_literal = pc.is_in(text, value_set=pa.array(NULL_LITERALS, type=pa.string()))
     return pc.if_else(pc.fill_null(is_null_literal, False), pa.scalar(None, pa.string()), text)
 
