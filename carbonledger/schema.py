@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: ChargeCategory values of FOCUS 1.x (``Usage``, ``Purchase``, ``Tax``, ``Credit``, ``Adjustment``).
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
@@ -173,12 +173,12 @@ def _cast(series: pd.Series, col: Column) -> pd.Series:
 def _python_text(series: pd.Series) -> pd.Series:
     """Arrow-backed text as the canonical ``string`` dtype, one Python object per distinct value.
 
-    Billing columns repeat heavily, so converting the distinct values and taking them back by code
-    is several times cheaper than converting row by row, and equal values share one object.
+    Billing columns repeat heavily: Arrow's conversion with ``deduplicate_objects`` builds each
+    distinct string once (equal values share one object), several times cheaper than casting row
+    by row.
     """
-    codes, uniques = pd.factorize(series)
-    objects = np.append(uniques.to_numpy(dtype=object), pd.NA)  # code -1 (null) takes the last: NA
-    return pd.Series(pd.arrays.StringArray(objects.take(codes)), index=series.index)
+    objects = pa.array(series.array).to_pandas(deduplicate_objects=True).to_numpy()
+    return pd.Series(pd.arrays.StringArray(objects), index=series.index)  # None → NA
 
 
 def validate(frame: pd.DataFrame, columns: tuple[Column, ...], stage: str) -> None:
