@@ -50,7 +50,7 @@ from connectors.converted import Converted
 from connectors.instances import is_hour_unit
 from connectors.rawfile import RawTable
 from connectors.tags import invalid_tags
-from connectors.values import Problems, first_present, parse_number, quoted, require, stripped
+from connectors.values import Problems, first_present, parse_number, quoted, require, stripped, text_per_unique
 
 #: Canonical column → the header names that carry it (matched case-insensitively, first present wins).
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -243,11 +243,11 @@ def _json_object_text(raw: pd.Series) -> pd.Series:
 
 def _vm_size(column: Callable[[str], pd.Series]) -> pd.Series:
     """AdditionalInfo.ServiceType, else the size named by a Virtual Machines meter; normalised."""
-    service_type = _per_unique(_json_object_text(column("AdditionalInfo")), _service_type)
+    service_type = text_per_unique(_json_object_text(column("AdditionalInfo")), _service_type)
     is_vm = (column("MeterCategory").str.lower() == "virtual machines").fillna(False).astype(bool)
     meters = [column(name).where(is_vm) for name in ("MeterName", "MeterSubCategory", "ProductName")]
-    named = first_present(*(_per_unique(m, _standard_name) for m in meters))
-    from_meter = first_present(named, _per_unique(meters[0], _size_in_meter_name), _per_unique(meters[1], _size_in_meter_name))
+    named = first_present(*(text_per_unique(m, _standard_name) for m in meters))
+    from_meter = first_present(named, text_per_unique(meters[0], _size_in_meter_name), text_per_unique(meters[1], _size_in_meter_name))
     return first_present(service_type, from_meter)
 
 
@@ -295,8 +295,3 @@ def _size_in_meter_name(text: str) -> str | None:
     size = normalise_vm_size(first) if _METER_SIZE.match(first) else None
     return METER_SIZE_NAMES.get(size, size) if size else None
 
-
-def _per_unique(values: pd.Series, derive: Callable[[str], str | None]) -> pd.Series:
-    codes, uniques = pd.factorize(values)
-    derived = np.array([derive(str(u)) for u in uniques] + [None], dtype=object)
-    return pd.Series(derived[np.where(codes < 0, len(uniques), codes)], index=values.index, dtype=_TEXT)

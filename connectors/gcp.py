@@ -56,12 +56,15 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from carbonledger.errors import InputFormatError
 from connectors.converted import Converted
 from connectors.instances import instance_from_description, is_hour_unit
 from connectors.rawfile import RawTable
-from connectors.values import Problems, first_present, parse_number, parse_timestamp, quoted, require, stripped
+from connectors.values import (
+    Problems, first_present, parse_number, parse_timestamp, quoted, require, stripped, text_per_unique, where_text,
+)
 
 #: ``cost_type`` → FOCUS ChargeCategory.
 CHARGE_CATEGORY_BY_COST_TYPE = {
@@ -245,7 +248,7 @@ def _parse_listish(text: str) -> object:
 
 def _label_value(text: pd.Series, key: str) -> pd.Series:
     """The value of label ``key`` per row (null where absent), parsed once per unique label list."""
-    return _per_unique(text, lambda t: (_labels_dict(t) or {}).get(key) or None, None).astype(_TEXT)
+    return text_per_unique(text, lambda t: (_labels_dict(t) or {}).get(key) or None)
 
 
 def _tags(project_text: pd.Series, resource_text: pd.Series, problems: Problems) -> pd.Series:
@@ -262,7 +265,8 @@ def _tags(project_text: pd.Series, resource_text: pd.Series, problems: Problems)
         project, resource = divmod(int(pair), width)
         merged = {**_labels_of(projects, project), **_labels_of(resources, resource)}
         texts.append(json.dumps(merged, ensure_ascii=False, sort_keys=True) if merged else None)
-    return pd.Series(np.array(texts, dtype=object)[pair_codes], index=project_text.index, dtype=_TEXT)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.array(texts, type=pa.large_string()).take(pair_codes)),
+                     index=project_text.index)
 
 
 def _labels_of(uniques: pd.Index, position: int) -> dict[str, str]:
@@ -284,15 +288,15 @@ def _instance_and_hours(
     """x_InstanceType and x_UsageHours per the rules in the module docstring."""
     commitment = description.str.contains(_COMMITMENT_SKU).fillna(False).astype(bool)
     usage = (category == "Usage").fillna(False).astype(bool) & ~commitment
-    description = description.where(~commitment)
-    accelerator = _per_unique(description, _accelerator_type, None).astype(_TEXT)
+    description = where_text(description, ~commitment)
+    accelerator = text_per_unique(description, _accelerator_type)
     is_gpu = accelerator.notna()
     is_core = description.str.contains(_CORE_SKU).fillna(False).astype(bool) & ~is_gpu
-    whole = _per_unique(description, _whole_instance_type, None).astype(_TEXT)
+    whole = text_per_unique(description, _whole_instance_type)
     is_whole = whole.notna() & ~is_gpu
     bundled = machine.str.split("-").str[0].isin(GPU_BUNDLED_FAMILIES).fillna(False).astype(bool)
     vcpus = cores.where(cores > 0).fillna(_per_unique(machine, _vcpus_of_machine, float("nan")).astype("float64"))
-    usage_description = description.where(usage)
+    usage_description = where_text(description, usage)
     instance = first_present(accelerator, machine, whole, instance_from_description(usage_description))
     usage_hours = pd.Series(np.nan, index=description.index, dtype="float64")
     usage_hours = usage_hours.mask(is_core & machine.notna(), hours / vcpus)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pandas as pd
 
-from connectors.values import on_uniques
+from connectors.values import on_uniques, text_per_unique
 
 #: Units that mean hours in ConsumedUnit / pricing/unit (compared lowercased).
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h")
@@ -60,12 +59,12 @@ def ec2_instance_usage(usage_type: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def instance_from_description(description: pd.Series) -> pd.Series:
     """Instance / machine / VM size named in a charge description, else null (once per unique)."""
-    return _per_unique(description, _instance_in_text)
+    return text_per_unique(description, _instance_in_text)
 
 
 def instance_from_json(details: pd.Series, key: str) -> pd.Series:
     """Value of ``key`` in a JSON object column (e.g. SkuPriceDetails InstanceType), else null."""
-    return _per_unique(details, lambda text: _json_value(text, key))
+    return text_per_unique(details, lambda text: _json_value(text, key))
 
 
 def _instance_in_text(text: str) -> str | None:
@@ -87,9 +86,3 @@ def _json_value(text: str, key: str) -> str | None:
     if value is None:
         return None
     return str(value).strip() or None
-
-
-def _per_unique(values: pd.Series, derive) -> pd.Series:
-    codes, uniques = pd.factorize(values)
-    derived = np.array([derive(str(u)) for u in uniques] + [None], dtype=object)
-    return pd.Series(derived[np.where(codes < 0, len(uniques), codes)], index=values.index, dtype=_TEXT)

@@ -118,11 +118,16 @@ def _text(array: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(array), index=index)
 
 
+def text_per_unique(values: pd.Series, derive: Callable[[str], str | None]) -> pd.Series:
+    """``derive`` applied once per distinct non-null value, spread back by Arrow take (nulls stay null)."""
+    codes, uniques = pd.factorize(values)
+    derived = pa.array([derive(str(u)) for u in uniques] + [None], type=pa.large_string())
+    return _text(derived.take(np.where(codes < 0, len(uniques), codes)), values.index)
+
+
 def normalise_provider(raw: pd.Series) -> pd.Series:
     """Provider names → short lowercase ids (``aws``, ``azure``, ``gcp``, ``oracle``), once per unique."""
-    codes, uniques = pd.factorize(stripped(raw))
-    ids = np.array([_provider_id(str(u)) for u in uniques] + [None], dtype=object)
-    return pd.Series(ids[np.where(codes < 0, len(uniques), codes)], index=raw.index, dtype=_TEXT)
+    return text_per_unique(stripped(raw), _provider_id)
 
 
 _PROVIDER_WORDS = (("amazon", "aws"), ("aws", "aws"), ("microsoft", "azure"), ("azure", "azure"),
