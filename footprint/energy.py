@@ -207,51 +207,36 @@ class PowerModel:
             index=hw.index,
         )
 
-    def usage_energy_kwh(self, billing: pd.DataFrame, candidates: np.ndarray) -> pd.DataFrame:
-        """IT kWh (low, central, high) of the storage and network lines among ``candidates``.
+    def usage_energy_kwh(self, billing: pd.DataFrame, candidates: np.ndarray) -> "UsageEnergy":
+        """IT kWh (low, central, high) of the storage and network lines among ``candidates`` (see :class:`UsageEnergy`).
 
-        Returns ``x_UsageKind`` ('storage' / 'network', null elsewhere), ``it_kwh_low``,
-        ``it_kwh``, ``it_kwh_high`` (NaN where not modelled) and ``basis`` (how the number was
-        made). Classification runs once per unique (provider, service, SKU, description, unit).
+        Classification runs once per unique (provider, service, SKU, description, unit).
         """
         n = len(billing)
-        out = pd.DataFrame(
-            {"x_UsageKind": pd.Series(pd.NA, index=billing.index, dtype="string"),
-             "it_kwh_low": np.full(n, np.nan), "it_kwh": np.full(n, np.nan), "it_kwh_high": np.full(n, np.nan),
-             "basis": pd.Series(pd.NA, index=billing.index, dtype="string")},
-            index=billing.index,
-        )
+        out = UsageEnergy(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan), np.full(n, -1, dtype=np.int64), [], [])
         if not candidates.any() or self.usage_classes is None:
             return out
-        sub = billing.loc[candidates]
+        rows = np.flatnonzero(candidates)
         fields = ["ProviderName", "ServiceName", "SkuId", "ChargeDescription", "ConsumedUnit"]
-        keys = sub[fields].astype("string").fillna("")
+        keys = billing[fields].take(rows).astype("string").fillna("")
         codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
         resolved = [self._classify_usage(*values) for values in uniques]
         per_gb_low = np.array([r[0] for r in resolved] + [np.nan])[codes]
         per_gb = np.array([r[1] for r in resolved] + [np.nan])[codes]
         per_gb_high = np.array([r[2] for r in resolved] + [np.nan])[codes]
         period = np.array([r[3] for r in resolved] + [""], dtype=object)[codes]
-        kind = np.array([r[4] for r in resolved] + [None], dtype=object)[codes]
-        text = np.array([r[5] for r in resolved] + [None], dtype=object)[codes]
 
-        quantity = sub["ConsumedQuantity"].to_numpy(dtype="float64")
-        days = sub["ChargePeriodStart"].dt.days_in_month.to_numpy(dtype="float64")
+        quantity = billing["ConsumedQuantity"].to_numpy(dtype="float64")[rows]
+        days = billing["ChargePeriodStart"].take(rows).dt.days_in_month.to_numpy(dtype="float64")
         # per_gb_* is kWh per GB-hour (storage) or per GB (network); convert the quantity accordingly
         hours_per_unit = np.select([period == "month", period == "hour", period == "second"], [days * 24.0, 1.0, 1.0 / 3600.0], 1.0)
         amount = quantity * hours_per_unit
-        rows = np.flatnonzero(candidates)
         modelled = ~np.isnan(per_gb) & ~np.isnan(quantity)
-        for column, coefficient in (("it_kwh_low", per_gb_low), ("it_kwh", per_gb), ("it_kwh_high", per_gb_high)):
-            values = out[column].to_numpy().copy()
+        for values, coefficient in ((out.kwh_low, per_gb_low), (out.kwh, per_gb), (out.kwh_high, per_gb_high)):
             values[rows] = np.where(modelled, amount * coefficient, np.nan)
-            out[column] = values
-        kinds = out["x_UsageKind"].to_numpy(dtype=object).copy()
-        kinds[rows] = np.where(modelled, kind, None)
-        out["x_UsageKind"] = pd.array(kinds, dtype="string")
-        bases = out["basis"].to_numpy(dtype=object).copy()
-        bases[rows] = np.where(modelled, text, None)
-        out["basis"] = pd.array(bases, dtype="string")
+        out.shape[rows] = np.where(modelled, codes, -1)
+        out.kinds.extend(r[4] for r in resolved)
+        out.bases.extend(r[5] for r in resolved)
         return out
 
     def _classify_usage(self, provider: str, service: str, sku: str, description: str, unit: str) -> tuple[float, float, float, str, str | None, str | None]:
@@ -293,9 +278,9 @@ class PowerModel:
         return low, central, ssd if medium != "hdd" else hdd, period, "storage", text
 
     def _utilisation_arrays(self, workload_class: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        codes, classes = pd.factorize(workload_class.astype("string").str.strip().str.lower(), use_na_sentinel=True)
+        codes, classes = pd.factorize(np.asarray(workload_class.astype("string").array, dtype=object), use_na_sentinel=True)
         default = self.utilisation["default"]
-        table = np.array([self.utilisation.get(c, default) for c in classes] + [default], dtype="float64").reshape(-1, 3)
+        table = np.array([self.utilisation.get(c.strip().lower(), default) for c in classes] + [default], dtype="float64").reshape(-1, 3)
         rows = table[np.where(codes < 0, len(classes), codes)]
         return rows[:, 0], rows[:, 1], rows[:, 2]
 
@@ -308,6 +293,22 @@ class PowerModel:
                 hit = (models == model).fillna(False).to_numpy(dtype=bool)
                 idle_w[hit], max_w[hit] = model_idle_w, model_max_w
         return idle_w, max_w
+
+
+@dataclass(frozen=True)
+class UsageEnergy:
+    """IT kWh of storage and network lines (NaN where not modelled), and the line shape each was modelled by.
+
+    ``shape`` is per line the position in ``kinds`` ('storage' / 'network') and ``bases`` (how the
+    number was made), -1 where the line is not modelled.
+    """
+
+    kwh_low: np.ndarray
+    kwh: np.ndarray
+    kwh_high: np.ndarray
+    shape: np.ndarray
+    kinds: list[str]
+    bases: list[str]
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,18 @@ class HardwareCatalogue:
 
     def lookup(self, provider: pd.Series, instance_type: pd.Series) -> pd.DataFrame:
         """Hardware columns for every row (index-aligned); unknown types get ``hw_found`` False and NaN."""
+        return self.lookup_rows(self.rows(provider, instance_type), provider.index)
+
+    @property
+    def not_found(self) -> int:
+        """The row of :meth:`rows` for an instance type the catalogue does not know."""
+        return len(self._profiles)
+
+    def rows(self, provider: pd.Series, instance_type: pd.Series) -> np.ndarray:
+        """The catalogue row of each line's instance type (:attr:`not_found` where unknown), resolved once per distinct pair.
+
+        Rows stay valid until a later call adds GCP custom machine types (which moves :attr:`not_found`).
+        """
         provider_codes, provider_values = pd.factorize(provider, use_na_sentinel=True)
         type_codes, type_values = pd.factorize(instance_type, use_na_sentinel=True)
         pair_codes = np.where(
@@ -172,14 +184,16 @@ class HardwareCatalogue:
             for code in unique_codes
         ]
         self._add_custom_machine_types({k for k in keys if k is not None})
-        not_found = len(self._profiles)
-        positions = np.full(len(unique_codes), not_found, dtype="int64")
+        positions = np.full(len(unique_codes), self.not_found, dtype="int64")
         for i, key in enumerate(keys):
             if key is not None and key in self._profiles.index:
                 positions[i] = self._profiles.index.get_loc(key)
-        rows = positions[pair_index]
+        return positions[pair_index]
+
+    def lookup_rows(self, rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """:meth:`lookup`'s columns of catalogue rows (from :meth:`rows`; :attr:`not_found` gives the unknown row)."""
         floats, others = self._lookup_arrays
-        out = pd.DataFrame(floats.T.take(rows, axis=0), columns=_FLOAT_COLUMNS, index=provider.index)
+        out = pd.DataFrame(floats.T.take(rows, axis=0), columns=_FLOAT_COLUMNS, index=index)
         for column, array in others.items():
             out.insert(_LOOKUP_COLUMNS.index(column), column, array.take(rows))
         return out

@@ -16,17 +16,23 @@ report layout.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from carbonledger import schema
-from footprint.energy import PowerModel
+from footprint.energy import PowerModel, UsageEnergy
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
+from intensity.grid import BASES, Annotation
 from intensity.market import market_intensity
 
+_BASES = ("no_energy_model", "non_usage", "unmapped", "modelled")
+_NO_MODEL, _NON_USAGE, _UNMAPPED, _MODELLED = range(len(_BASES))
+_MODELLED_NOTE = "power model x instance-hours x PUE; utilisation assumed, not measured"
+_CALIBRATED_NOTE = "power model x instance-hours x PUE; utilisation assumed x calibration factor"
+_REGIONLESS_NOTE = "storage or data-transfer usage without a region: no grid to attribute its energy to"
 
 
 def build_ledger(
@@ -42,139 +48,200 @@ def build_ledger(
 
     ``instruments``: contractual instruments (PPAs, RECs; ``intensity.market.load_instruments``) for
     the market-based figure; without them it is the provider's carbon-free-energy share, else location-based.
+
+    Texts (sources, notes, bases) are made once per distinct value and taken by code, so lines share
+    them; the ledger is assembled once from its columns, in schema order.
     """
     schema.validate(billing, schema.BILLING_COLUMNS, "billing frame entering the ledger")
-    ledger = billing.copy()
-    n = len(ledger)
-
-    is_usage = (ledger["ChargeCategory"] == "Usage").to_numpy(dtype=bool)
-    is_compute = is_usage & ledger["x_UsageHours"].notna().to_numpy() & ledger["x_InstanceType"].notna().to_numpy()
-    hw = catalogue.lookup(ledger["ProviderName"], ledger["x_InstanceType"])
-    calibration = model.calibration_factors(ledger["ProviderName"], ledger["x_InstanceType"], ledger["x_Project"])
-    workload = model.workload_classes(ledger["x_WorkloadClass"], ledger["x_Project"])
+    n = len(billing)
+    category_codes, categories = _codes(billing["ChargeCategory"])
+    is_usage = np.array([c == "Usage" for c in categories] + [False], dtype=bool)[category_codes]
+    has_type = billing["x_InstanceType"].notna().to_numpy()
+    has_hours = billing["x_UsageHours"].notna().to_numpy()
+    is_compute = is_usage & has_hours & has_type
+    # hardware of compute lines only: the others get the catalogue's "not found" row
+    hw = catalogue.lookup_rows(np.where(is_compute, catalogue.rows(billing["ProviderName"], billing["x_InstanceType"]),
+                                        catalogue.not_found), billing.index)
+    calibration = model.calibration_factors(billing["ProviderName"], billing["x_InstanceType"], billing["x_Project"])
+    factor = calibration["x_CalibrationFactor"].to_numpy()
+    workload = model.workload_classes(billing["x_WorkloadClass"], billing["x_Project"])
     power = model.instance_power_w(hw, workload, calibration["x_CalibrationFactor"])
-    profiled = is_compute & hw["hw_found"].to_numpy(dtype=bool)
+    profiled = hw["hw_found"].to_numpy(dtype=bool)
     modelled = profiled & power["power_w"].notna().to_numpy()
-    usage = model.usage_energy_kwh(ledger, is_usage & ~is_compute)
+    usage = model.usage_energy_kwh(billing, is_usage & ~is_compute)
     # storage and transfer lines need a region to meet a grid; without one they are not estimated
-    regionless = usage["it_kwh"].notna().to_numpy() & ledger["RegionId"].isna().to_numpy()
-    usage.loc[regionless, ["x_UsageKind", "it_kwh_low", "it_kwh", "it_kwh_high", "basis"]] = None
-    by_usage = usage["it_kwh"].notna().to_numpy()
+    regionless = ~np.isnan(usage.kwh) & billing["RegionId"].isna().to_numpy()
+    for values in (usage.kwh_low, usage.kwh, usage.kwh_high, usage.shape):
+        values[regionless] = -1 if values is usage.shape else np.nan
+    by_usage = ~np.isnan(usage.kwh)
     energetic = modelled | by_usage
 
-    for col in ("x_GpuModel", "x_HardwareSource"):
-        ledger[col] = hw[col].where(is_compute)
-    for col in ("x_Vcpus", "x_MemoryGib"):
-        ledger[col] = hw[col].where(is_compute)
-    ledger["x_GpuCount"] = hw["x_GpuCount"].where(is_compute, 0.0).fillna(0.0)
+    hours = billing["x_UsageHours"].fillna(0.0).to_numpy(dtype="float64")
+    power_w = power["power_w"].to_numpy(dtype="float64")
 
-    hours = ledger["x_UsageHours"].fillna(0.0).to_numpy(dtype="float64")
-    ledger["x_PowerW"] = np.where(modelled, power["power_w"], 0.0)
-    ledger["x_Utilisation"] = power["x_Utilisation"].where(modelled)
-    ledger["x_CalibrationFactor"] = calibration["x_CalibrationFactor"].where(modelled)
-    ledger["x_CalibrationSource"] = calibration["x_CalibrationSource"].where(modelled)
-    kind = usage["x_UsageKind"].copy()
-    kind[modelled] = "compute"
-    ledger["x_UsageKind"] = kind
+    def it_kwh(power_w: np.ndarray, usage_kwh: np.ndarray) -> np.ndarray:
+        compute_kwh = power_w * hours / 1000.0
+        return np.select([modelled, by_usage], [compute_kwh, usage_kwh], 0.0)
 
-    def it_kwh(power_w: pd.Series, usage_kwh: pd.Series) -> np.ndarray:
-        compute_kwh = power_w.to_numpy(dtype="float64") * hours / 1000.0
-        return np.select([modelled, by_usage], [compute_kwh, usage_kwh.to_numpy(dtype="float64")], 0.0)
+    grid_columns = _grid_columns(billing, energetic, grid, pue_overrides or {})
+    pue = np.nan_to_num(grid_columns["x_Pue"], nan=0.0)
+    intensity = np.nan_to_num(grid_columns["x_CarbonIntensity"], nan=0.0)
+    it_energy = it_kwh(power_w, usage.kwh)
+    energy = {"": it_energy * pue,
+              "Low": it_kwh(power["power_w_low"].to_numpy(dtype="float64"), usage.kwh_low) * pue,
+              "High": it_kwh(power["power_w_high"].to_numpy(dtype="float64"), usage.kwh_high) * pue}
+    market = market_intensity(grid, billing["ProviderName"], billing["RegionId"], billing["ChargePeriodStart"],
+                              pd.Series(intensity, index=billing.index), pd.Series(grid_columns.pop("x_CfeFraction"), index=billing.index),
+                              pd.Series(grid_columns.pop("x_CfeSource"), index=billing.index), instruments)
 
-    for component in ("cpu", "gpu", "memory"):
-        ledger[f"x_{component.capitalize()}EnergyKwh"] = np.where(modelled, power[f"{component}_w"].to_numpy(dtype="float64") * hours / 1000.0, np.nan)
-
-    grid_cols = _annotate_grid(ledger, energetic, grid, pue_overrides or {})
-    for col in ("x_GridZone", "x_CarbonIntensity", "x_IntensityBasis", "x_IntensityYear", "x_IntensitySource", "x_Pue", "x_PueSource"):
-        ledger[col] = grid_cols[col]
-    pue = grid_cols["x_Pue"].fillna(0.0).to_numpy()
-    intensity_g_per_kwh = grid_cols["x_CarbonIntensity"].fillna(0.0).to_numpy()
-
-    ledger["x_ItEnergyKwh"] = it_kwh(power["power_w"], usage["it_kwh"])
-    ledger["x_EnergyKwh"] = ledger["x_ItEnergyKwh"].to_numpy() * pue
-    ledger["x_EnergyKwhLow"] = it_kwh(power["power_w_low"], usage["it_kwh_low"]) * pue
-    ledger["x_EnergyKwhHigh"] = it_kwh(power["power_w_high"], usage["it_kwh_high"]) * pue
-    for suffix in ("", "Low", "High"):
-        ledger[f"x_Co2eKg{suffix}"] = ledger[f"x_EnergyKwh{suffix}"].to_numpy() * intensity_g_per_kwh / 1000.0
-
-    market = market_intensity(grid, ledger["ProviderName"], ledger["RegionId"], ledger["ChargePeriodStart"],
-                              grid_cols["x_CarbonIntensity"].fillna(0.0), grid_cols["x_CfeFraction"],
-                              grid_cols["x_CfeSource"], instruments)
-    ledger["x_Co2eKgMarket"] = np.where(energetic, ledger["x_EnergyKwh"].to_numpy() * market["market_g_per_kwh"].to_numpy() / 1000.0, 0.0)
-    ledger["x_MarketBasis"] = market["x_MarketBasis"].where(energetic)
-
-    ledger["x_EmbodiedCo2eKg"] = np.where(modelled, hw["embodied_kg_per_hour"].fillna(0.0).to_numpy() * hours, 0.0)
-    ledger["x_EmbodiedSource"] = hw["x_EmbodiedSource"].where(modelled)
-
-    basis, note = _estimate_basis(ledger, is_usage, is_compute, profiled, modelled, usage["basis"], regionless)
-    ledger["x_EstimateBasis"] = basis
-    ledger["x_EstimateNote"] = note
-    assert len(ledger) == n
-    out = schema.conform(ledger, schema.LEDGER_COLUMNS)
+    kind_codes = np.where(modelled, len(usage.kinds), usage.shape)
+    basis, note = _estimate_basis(billing, category_codes, categories, is_usage, is_compute, has_type, has_hours,
+                                  hw, modelled, ~np.isnan(factor), regionless, by_usage, usage)
+    extra = {
+        "x_GpuModel": hw["x_GpuModel"].array,
+        "x_GpuCount": np.nan_to_num(hw["x_GpuCount"].to_numpy(), nan=0.0),
+        "x_Vcpus": hw["x_Vcpus"].to_numpy(),
+        "x_MemoryGib": hw["x_MemoryGib"].to_numpy(),
+        "x_PowerW": np.where(modelled, power_w, 0.0),
+        "x_ItEnergyKwh": it_energy,
+        **{f"x_EnergyKwh{suffix}": values for suffix, values in energy.items()},
+        **grid_columns,
+        **{f"x_Co2eKg{suffix}": values * intensity / 1000.0 for suffix, values in energy.items()},
+        "x_Co2eKgMarket": np.where(energetic, energy[""] * market["market_g_per_kwh"].to_numpy() / 1000.0, 0.0),
+        "x_MarketBasis": market["x_MarketBasis"].where(energetic).array,
+        "x_EmbodiedCo2eKg": np.where(modelled, hw["embodied_kg_per_hour"].fillna(0.0).to_numpy() * hours, 0.0),
+        "x_EmbodiedSource": hw["x_EmbodiedSource"].where(modelled).array,
+        "x_EstimateBasis": basis,
+        "x_EstimateNote": note,
+        "x_HardwareSource": hw["x_HardwareSource"].array,
+        "x_Utilisation": np.where(modelled, power["x_Utilisation"].to_numpy(), np.nan),
+        "x_UsageKind": _text([*usage.kinds, "compute"], kind_codes),
+        **{f"x_{component.capitalize()}EnergyKwh": np.where(modelled, power[f"{component}_w"].to_numpy(dtype="float64") * hours / 1000.0, np.nan)
+           for component in ("cpu", "gpu", "memory")},
+        "x_CalibrationFactor": np.where(modelled, factor, np.nan),
+        "x_CalibrationSource": calibration["x_CalibrationSource"].where(modelled).array,
+    }
+    out = pd.DataFrame({c.name: billing[c.name].array if c.name in billing.columns else extra[c.name] for c in schema.LEDGER_COLUMNS},
+                       index=billing.index)
     schema.validate(out, schema.LEDGER_COLUMNS, "ledger")
     return out
 
 
-def _annotate_grid(ledger: pd.DataFrame, has_energy: np.ndarray, grid: GridData, pue_overrides: Mapping[str, float]) -> pd.DataFrame:
-    """Grid zone, hourly intensity and PUE for the lines with energy (null elsewhere)."""
-    columns = {
-        "x_GridZone": "string", "x_CarbonIntensity": "float64", "x_IntensityBasis": "string",
-        "x_IntensityYear": "Int64", "x_IntensitySource": "string", "x_Pue": "float64",
-        "x_PueSource": "string", "x_CfeFraction": "float64", "x_CfeSource": "string",
-    }
-    out = pd.DataFrame({c: pd.Series(None, index=ledger.index, dtype=d) for c, d in columns.items()})
-    if not has_energy.any():
-        return out
-    sub = ledger.loc[has_energy]
-    annotated = grid.annotate(sub["ProviderName"], sub["RegionId"], sub["ChargePeriodStart"], sub["ChargePeriodEnd"])
-    for col, dtype in columns.items():
-        out.loc[has_energy, col] = annotated[col].astype(dtype).to_numpy()
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each value (-1 where missing) and the distinct values, in order of appearance."""
+    return pd.factorize(np.asarray(values.array, dtype=object), use_na_sentinel=True)
+
+
+def _text(labels: Sequence[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A string column of a label per line, by code (-1 = null): the lines share the label objects."""
+    return pd.array([*labels, None], dtype="string").take(codes)
+
+
+def _grid_columns(billing: pd.DataFrame, has_energy: np.ndarray, grid: GridData,
+                  pue_overrides: Mapping[str, float]) -> dict[str, np.ndarray | pd.api.extensions.ExtensionArray]:
+    """Grid zone, hourly intensity, PUE (configured overrides win) and CFE for the lines with energy (null elsewhere)."""
+    lines = np.flatnonzero(has_energy)
+    at = grid.annotation(*(billing[c].take(lines) for c in ("ProviderName", "RegionId", "ChargePeriodStart", "ChargePeriodEnd")))
+    pue, pue_source = at.facts["pue"].to_numpy(np.float64).copy(), list(at.facts["pue_source"])
     for key, value in pue_overrides.items():
         provider, _, region = key.partition(":")
-        hit = has_energy & (ledger["ProviderName"] == provider).to_numpy() & (ledger["RegionId"].fillna("") == region).to_numpy()
-        out.loc[hit, "x_Pue"] = value
-        out.loc[hit, "x_PueSource"] = f"configured override for {key}"
-    return out
+        for pair, (pair_provider, pair_region) in enumerate(zip(at.providers, at.regions)):
+            if pair_provider == provider and ("" if pair_region is None else pair_region) == region:
+                pue[pair], pue_source[pair] = value, f"configured override for {key}"
+
+    def spread(codes: np.ndarray) -> np.ndarray:
+        full = np.full(len(billing), -1, dtype=np.int64)
+        full[lines] = codes
+        return full
+
+    def per_pair(values: np.ndarray) -> np.ndarray:
+        return np.append(values, np.nan)[pair]
+
+    pair = spread(at.pair_codes)
+    intensity = np.full(len(billing), np.nan)
+    intensity[lines] = at.g_per_kwh
+    year = np.zeros(len(billing), dtype=np.int64)
+    year_missing = np.ones(len(billing), dtype=bool)
+    year[lines] = at.year.to_numpy(dtype=np.int64, na_value=0)
+    year_missing[lines] = at.year.isna()
+    return {
+        "x_Pue": per_pair(pue),
+        "x_PueSource": _text(pue_source, pair),
+        "x_GridZone": _text(list(at.facts["grid_zone"]), pair),
+        "x_CarbonIntensity": intensity,
+        "x_IntensityBasis": _text(BASES, spread(at.basis)),
+        "x_IntensityYear": pd.arrays.IntegerArray(year, year_missing),
+        "x_IntensitySource": _text(at.sources, spread(at.source_codes)),
+        "x_CfeFraction": per_pair(at.facts["cfe_fraction"].to_numpy(np.float64)),
+        "x_CfeSource": _text(list(at.facts["cfe_source"]), pair),
+    }
 
 
 def _estimate_basis(
-    ledger: pd.DataFrame, is_usage: np.ndarray, is_compute: np.ndarray, profiled: np.ndarray, modelled: np.ndarray,
-    usage_basis: pd.Series, regionless: np.ndarray,
-) -> tuple[pd.Series, pd.Series]:
-    """One basis and a short reason per line, built per category (vectorised string ops)."""
-    category = ledger["ChargeCategory"].astype("string")
-    basis = pd.Series("no_energy_model", index=ledger.index, dtype="string")
-    note = (
-        "usage of " + ledger["ServiceName"].fillna("unknown service").astype("string")
-        + " in " + ledger["ConsumedUnit"].fillna("unknown unit").astype("string")
-        + ": no energy model for this usage yet"
-    )
-    non_usage = ~is_usage
-    basis[non_usage] = "non_usage"
-    note[non_usage] = category[non_usage] + " line: no energy consumed"
-    unmapped = is_compute & ~modelled
-    basis[unmapped] = "unmapped"
-    note[unmapped] = (
-        "instance type " + ledger["x_InstanceType"][unmapped].astype("string")
-        + " (" + ledger["ProviderName"][unmapped].astype("string") + ") has no hardware profile"
-    )
-    no_power = profiled & ~modelled
-    note[no_power] = (
-        "accelerator " + ledger["x_GpuModel"][no_power].fillna("?").astype("string")
-        + " has no published power figure; set power_model.accelerator_w to model it"
-    )
-    companion = is_usage & ~is_compute & ledger["x_InstanceType"].notna().to_numpy() & ledger["x_UsageHours"].isna().to_numpy()
-    note[companion] = (
-        "part of " + ledger["x_InstanceType"][companion].astype("string")
-        + " usage billed without instance-hours (e.g. a GCP RAM or bundled-GPU SKU): "
-          "its energy is counted once, on the line that carries the hours"
-    )
-    basis[modelled] = "modelled"
-    calibrated = modelled & ledger["x_CalibrationFactor"].notna().to_numpy()
-    note[modelled] = "power model x instance-hours x PUE; utilisation assumed, not measured"
-    note[calibrated] = "power model x instance-hours x PUE; utilisation assumed x calibration factor"
-    note[regionless] = "storage or data-transfer usage without a region: no grid to attribute its energy to"
-    by_usage = usage_basis.notna().to_numpy()
-    basis[by_usage] = "modelled"
-    note[by_usage] = usage_basis[by_usage] + " x PUE"
-    return basis, note.astype("string")
+    billing: pd.DataFrame, category_codes: np.ndarray, categories: np.ndarray, is_usage: np.ndarray, is_compute: np.ndarray,
+    has_type: np.ndarray, has_hours: np.ndarray, hw: pd.DataFrame, modelled: np.ndarray, calibrated: np.ndarray,
+    regionless: np.ndarray, by_usage: np.ndarray, usage: UsageEnergy,
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
+    """One basis and a short reason per line; each reason text is made once per distinct value it names."""
+    basis = np.full(len(billing), _NO_MODEL, dtype=np.int64)
+    basis[~is_usage] = _NON_USAGE
+    basis[is_compute & ~modelled] = _UNMAPPED
+    basis[modelled | by_usage] = _MODELLED
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(billing[name].array, dtype=object)
+
+    # the reasons, weakest first: a line takes the last one that applies to it
+    reasons: list[tuple[np.ndarray, Callable[[np.ndarray], tuple[np.ndarray, list[str]]]]] = [
+        (np.ones(len(billing), dtype=bool), lambda rows: _labels(
+            lambda service, unit: f"usage of {'unknown service' if service is None else service} in "
+                                  f"{'unknown unit' if unit is None else unit}: no energy model for this usage yet",
+            column("ServiceName")[rows], column("ConsumedUnit")[rows])),
+        (~is_usage, lambda rows: (category_codes[rows], [f"{c} line: no energy consumed" for c in categories])),
+        (is_compute & ~modelled, lambda rows: _labels(
+            lambda instance_type, provider: f"instance type {instance_type} ({provider}) has no hardware profile",
+            column("x_InstanceType")[rows], column("ProviderName")[rows])),
+        (hw["hw_found"].to_numpy(dtype=bool) & ~modelled, lambda rows: _labels(
+            lambda gpu: f"accelerator {'?' if gpu is None else gpu} has no published power figure; "
+                        "set power_model.accelerator_w to model it",
+            np.asarray(hw["x_GpuModel"].array, dtype=object)[rows])),
+        (is_usage & ~is_compute & has_type & ~has_hours, lambda rows: _labels(
+            lambda instance_type: f"part of {instance_type} usage billed without instance-hours (e.g. a GCP RAM or "
+                                  "bundled-GPU SKU): its energy is counted once, on the line that carries the hours",
+            column("x_InstanceType")[rows])),
+        (modelled, lambda rows: (np.zeros(len(rows), dtype=np.int64), [_MODELLED_NOTE])),
+        (modelled & calibrated, lambda rows: (np.zeros(len(rows), dtype=np.int64), [_CALIBRATED_NOTE])),
+        (regionless, lambda rows: (np.zeros(len(rows), dtype=np.int64), [_REGIONLESS_NOTE])),
+        (by_usage, lambda rows: (usage.shape[rows], [None if text is None else text + " x PUE" for text in usage.bases])),
+    ]
+    reason = np.zeros(len(billing), dtype=np.int64)
+    for number, (applies, _) in enumerate(reasons):
+        reason[applies] = number
+    notes: list[str] = []
+    note = np.zeros(len(billing), dtype=np.int64)
+    for number, (_, labelled) in enumerate(reasons):
+        rows = np.flatnonzero(reason == number)
+        if rows.size:
+            codes, labels = labelled(rows)
+            note[rows] = len(notes) + codes
+            notes += labels
+    return pd.array(_BASES, dtype="string").take(basis), pd.array(notes, dtype="string").take(note)
+
+
+def _labels(make: Callable[..., str], *values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Code of each row's combination of ``values`` (pd.NA passed as None) and the text ``make`` gives each combination."""
+    combined = np.zeros(len(values[0]), dtype=np.int64)
+    distinct = []
+    for column in values:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        combined = combined * (len(uniques) + 1) + codes + 1
+        distinct.append([None, *uniques])
+    codes, keys = pd.factorize(combined)
+    texts = []
+    for key in keys:
+        parts = []
+        for uniques in reversed(distinct):
+            key, position = divmod(int(key), len(uniques))
+            parts.append(uniques[position])
+        texts.append(make(*reversed(parts)))
+    return codes, texts

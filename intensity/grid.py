@@ -139,7 +139,11 @@ class GridData:
 
     def annotate(self, provider: pd.Series, region: pd.Series, start: pd.Series, end: pd.Series) -> pd.DataFrame:
         """Grid zone, intensity and PUE per line, aligned to ``provider.index`` (see the module doc)."""
-        pair_codes, facts = self._pair_facts(provider, region)
+        return self.annotation(provider, region, start, end).frame(provider.index)
+
+    def annotation(self, provider: pd.Series, region: pd.Series, start: pd.Series, end: pd.Series) -> "Annotation":
+        """:meth:`annotate` as numbers and label codes (see :class:`Annotation`)."""
+        pair_codes, providers, regions, facts = self._pair_facts(provider, region)
         start_ns = _epoch_ns(start)
         end_ns = _epoch_ns(end)
         has_start = start_ns != _NAT
@@ -184,21 +188,13 @@ class GridData:
             basis[hit] = _HOURLY
             source_codes[hit] = len(hourly_labels) + position
 
-        source = _strings([*hourly_labels, *live_labels, *facts["annual_source"]], source_codes)
-        for lines, suffix in failed:
-            source[lines] = source[lines] + suffix
-        columns = {
-            "x_GridZone": _strings(facts["grid_zone"], pair_codes),
-            "x_CarbonIntensity": intensity,
-            "x_IntensityBasis": _strings(BASES, basis),
-            "x_IntensityYear": pd.array(year, dtype="Int64"),
-            "x_IntensitySource": source,
-            "x_Pue": facts["pue"].to_numpy(np.float64)[pair_codes],
-            "x_PueSource": _strings(facts["pue_source"], pair_codes),
-            "x_CfeFraction": facts["cfe_fraction"].to_numpy(np.float64)[pair_codes],
-            "x_CfeSource": _strings(facts["cfe_source"], pair_codes),
-        }
-        return pd.DataFrame(columns, index=provider.index, copy=False)
+        labels = [*hourly_labels, *live_labels, *facts["annual_source"]]
+        sources = list(labels)
+        # a failed live zone's lines name the failure: their labels again, with its note appended
+        for copy, (lines, suffix) in enumerate(failed, start=1):
+            source_codes[lines] += copy * len(labels)
+            sources += [label if pd.isna(label) else label + suffix for label in labels]
+        return Annotation(pair_codes, providers, regions, facts, intensity, year, basis, source_codes, sources)
 
     def mean_intensity(self, provider: str, region: str, start: pd.Timestamp, hours: float) -> IntensityValue:
         """Mean intensity over ``hours`` from ``start`` (naive timestamps are taken as UTC)."""
@@ -229,8 +225,9 @@ class GridData:
         hourly-intensity asset stores and :func:`intensity.checks.check_intensity` checks."""
         return pd.concat([self.hourly(zone, start, end) for zone in zones], axis=1)
 
-    def _pair_facts(self, provider: pd.Series, region: pd.Series) -> tuple[np.ndarray, pd.DataFrame]:
-        """Code of each line's (provider, region) pair (nulls included as values) and the facts per pair."""
+    def _pair_facts(self, provider: pd.Series, region: pd.Series) -> tuple[np.ndarray, list[object], list[object], pd.DataFrame]:
+        """Code of each line's (provider, region) pair (nulls included as values), each pair's provider and
+        region (None where missing) and the facts per pair."""
         provider_codes, provider_values = pd.factorize(provider, use_na_sentinel=True)
         region_codes, region_values = pd.factorize(region, use_na_sentinel=True)
         combined = (provider_codes.astype(np.int64) + 1) * (len(region_values) + 1) + (region_codes + 1)
@@ -238,7 +235,38 @@ class GridData:
         provider_of_pair = np.append(np.asarray(provider_values, dtype=object), None)[pair_values // (len(region_values) + 1) - 1]
         region_of_pair = np.append(np.asarray(region_values, dtype=object), None)[pair_values % (len(region_values) + 1) - 1]
         facts = self._regions.pair_facts(list(provider_of_pair), list(region_of_pair))
-        return pair_codes, facts
+        return pair_codes, list(provider_of_pair), list(region_of_pair), facts
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """:meth:`GridData.annotate` per line as numbers and codes: texts are labels of a pair or a source, never copied per line."""
+
+    pair_codes: np.ndarray           # per line: its (provider, region) pair
+    providers: list[object]          # per pair, as given (None where missing)
+    regions: list[object]
+    facts: pd.DataFrame              # per pair: ``RegionTable.pair_facts``
+    g_per_kwh: np.ndarray            # per line
+    year: pd.api.extensions.ExtensionArray   # per line, Int64
+    basis: np.ndarray                # per line: position in ``BASES``
+    source_codes: np.ndarray         # per line: position in ``sources``
+    sources: list[object]
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        """The :data:`ANNOTATION_COLUMNS` per line."""
+        facts, pairs = self.facts, self.pair_codes
+        columns = {
+            "x_GridZone": _strings(facts["grid_zone"], pairs),
+            "x_CarbonIntensity": self.g_per_kwh,
+            "x_IntensityBasis": _strings(BASES, self.basis),
+            "x_IntensityYear": pd.array(self.year, dtype="Int64"),
+            "x_IntensitySource": _strings(self.sources, self.source_codes),
+            "x_Pue": facts["pue"].to_numpy(np.float64)[pairs],
+            "x_PueSource": _strings(facts["pue_source"], pairs),
+            "x_CfeFraction": facts["cfe_fraction"].to_numpy(np.float64)[pairs],
+            "x_CfeSource": _strings(facts["cfe_source"], pairs),
+        }
+        return pd.DataFrame(columns, index=index, copy=False)
 
 
 _NAT = np.iinfo(np.int64).min

@@ -81,10 +81,13 @@ def market_intensity(grid: GridData, provider: pd.Series, region: pd.Series, sta
     cfe = cfe_fraction.to_numpy(dtype="float64")
     has_cfe = ~np.isnan(cfe)
     market = np.where(has_cfe, location * (1.0 - np.nan_to_num(cfe)), location)
-    basis = pd.Series(MARKET_NONE, index=provider.index, dtype="string")
-    basis[has_cfe] = MARKET_CFE_PREFIX + cfe_source[has_cfe].astype("string") + ")"
+    # texts are made once per CFE source and taken by code: label 0 is MARKET_NONE, 1 a missing text
+    source_codes, sources = pd.factorize(np.asarray(cfe_source.astype("string").array, dtype=object)[has_cfe], use_na_sentinel=True)
+    labels: list[str | None] = [MARKET_NONE, None, *(MARKET_CFE_PREFIX + source + ")" for source in sources)]
+    basis = np.zeros(len(provider), dtype=np.int64)
+    basis[has_cfe] = source_codes + 2
     if instruments is None or instruments.empty:
-        return pd.DataFrame({"market_g_per_kwh": market, "x_MarketBasis": basis}, index=provider.index)
+        return _market_frame(market, labels, basis, provider.index)
 
     matches = _matches(grid, provider, region, start, instruments)
     covered = matches @ instruments["covered_fraction"].to_numpy(dtype="float64")
@@ -97,9 +100,14 @@ def market_intensity(grid: GridData, provider: pd.Series, region: pd.Series, sta
     contracted = matches @ (instruments["covered_fraction"] * instruments["g_per_kwh"]).to_numpy(dtype="float64")
     market = np.where(any_match, contracted + (1.0 - covered) * location, market)
     combinations, inverse = np.unique(matches[any_match], axis=0, return_inverse=True)
-    labels = pd.array([_basis_text(instruments[combination]) for combination in combinations], dtype="string")
-    basis[any_match] = labels.take(inverse.reshape(-1))
-    return pd.DataFrame({"market_g_per_kwh": market, "x_MarketBasis": basis}, index=provider.index)
+    basis[any_match] = len(labels) + inverse.reshape(-1)
+    labels += [_basis_text(instruments[combination]) for combination in combinations]
+    return _market_frame(market, labels, basis, provider.index)
+
+
+def _market_frame(market: np.ndarray, labels: list[str | None], basis: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """``market_g_per_kwh`` and ``x_MarketBasis`` (a label per line by code; the texts shared, not copied)."""
+    return pd.DataFrame({"market_g_per_kwh": market, "x_MarketBasis": pd.array(labels, dtype="string").take(basis)}, index=index)
 
 
 def _matches(grid: GridData, provider: pd.Series, region: pd.Series, start: pd.Series, instruments: pd.DataFrame) -> np.ndarray:
