@@ -63,7 +63,7 @@ from connectors.converted import Converted
 from connectors.instances import instance_from_description, is_hour_unit
 from connectors.rawfile import RawTable
 from connectors.values import (
-    Problems, first_present, parse_number, parse_timestamp, quoted, require, stripped, text_per_unique, where_text,
+    Problems, first_present, on_uniques, parse_number, parse_timestamp, quoted, require, stripped, text_per_unique, where_text,
 )
 
 #: ``cost_type`` → FOCUS ChargeCategory.
@@ -286,15 +286,20 @@ def _instance_and_hours(
     description: pd.Series, category: pd.Series, machine: pd.Series, cores: pd.Series, hours: pd.Series,
 ) -> tuple[pd.Series, pd.Series]:
     """x_InstanceType and x_UsageHours per the rules in the module docstring."""
-    commitment = description.str.contains(_COMMITMENT_SKU).fillna(False).astype(bool)
+    def matches(text: pd.Series, pattern: str) -> pd.Series:
+        return on_uniques(text, lambda t: t.str.contains(pattern).fillna(False).astype(bool), fill=False)
+
+    commitment = matches(description, _COMMITMENT_SKU)
     usage = (category == "Usage").fillna(False).astype(bool) & ~commitment
     description = where_text(description, ~commitment)
     accelerator = text_per_unique(description, _accelerator_type)
     is_gpu = accelerator.notna()
-    is_core = description.str.contains(_CORE_SKU).fillna(False).astype(bool) & ~is_gpu
+    is_core = matches(description, _CORE_SKU) & ~is_gpu
     whole = text_per_unique(description, _whole_instance_type)
     is_whole = whole.notna() & ~is_gpu
-    bundled = machine.str.split("-").str[0].isin(GPU_BUNDLED_FAMILIES).fillna(False).astype(bool)
+    bundled = on_uniques(
+        machine, lambda m: m.str.split("-").str[0].isin(GPU_BUNDLED_FAMILIES).fillna(False).astype(bool), fill=False
+    )
     vcpus = cores.where(cores > 0).fillna(_per_unique(machine, _vcpus_of_machine, float("nan")).astype("float64"))
     usage_description = where_text(description, usage)
     instance = first_present(accelerator, machine, whole, instance_from_description(usage_description))
