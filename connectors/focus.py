@@ -22,7 +22,8 @@ from connectors.instances import instance_from_description, instance_from_json, 
 from connectors.rawfile import RawTable
 from connectors.tags import invalid_tags
 from connectors.values import (
-    Problems, first_present, normalise_provider, parse_number, parse_timestamp, quoted, require, stripped,
+    Problems, first_present, normalise_provider, on_uniques, parse_number, parse_timestamp, quoted, require, stripped,
+    where_text,
 )
 
 #: Columns a file must have to be read as FOCUS.
@@ -79,7 +80,7 @@ def _charge_category(raw: pd.Series, problems: Problems) -> pd.Series:
     """ChargeCategory matched case-insensitively to the FOCUS values; anything else is a problem."""
     canonical = {c.lower(): c for c in CHARGE_CATEGORIES}
     text = stripped(raw)
-    category = text.str.lower().map(canonical).astype(_TEXT)
+    category = on_uniques(text, lambda t: t.str.lower().map(canonical).astype(_TEXT))
     problems.add(
         text.notna() & category.isna(),
         lambda rows: "ChargeCategory: " + quoted(text[rows]) + f" is not one of {', '.join(CHARGE_CATEGORIES)}",
@@ -89,7 +90,7 @@ def _charge_category(raw: pd.Series, problems: Problems) -> pd.Series:
 
 def _instance_type(column: Callable[[str], pd.Series], category: pd.Series) -> pd.Series:
     """SkuPriceDetails.InstanceType, else x_InstanceType, else x_SkuDetails.ServiceType, else the description."""
-    usage_description = stripped(column("ChargeDescription")).where(category == "Usage")
+    usage_description = where_text(stripped(column("ChargeDescription")), (category == "Usage").fillna(False))
     return first_present(
         instance_from_json(stripped(column("SkuPriceDetails")), "InstanceType"),
         stripped(column("x_InstanceType")),
