@@ -29,9 +29,9 @@ ZERO = Decimal(0)
 EXACT = Context(prec=120)
 
 
-def exact_total(values: pd.Series) -> Decimal:
+def exact_total(values: pd.Series | np.ndarray) -> Decimal:
     """Exact decimal sum of a float cost column; nulls count as zero."""
-    return _exact_sum(pd.to_numeric(values, errors="coerce").astype("float64").to_numpy())
+    return _exact_sum(np.asarray(pd.to_numeric(values, errors="coerce"), dtype="float64"))
 
 
 #: 10**k as floats, exact for k <= 22.
@@ -83,13 +83,13 @@ def format_decimal(value: Decimal) -> str:
 
 def totals_by_currency(cost: pd.Series, currency: pd.Series) -> dict[str, Decimal]:
     """Exact cost totals keyed by currency code (missing currency is keyed ``"?"``)."""
-    return _totals_by_key(pd.to_numeric(cost, errors="coerce").astype("float64").to_numpy(), currency, "?")
+    return _totals_by_key(np.asarray(pd.to_numeric(cost, errors="coerce"), dtype="float64"), currency, "?")
 
 
 def totals_by_unit(quantity: pd.Series, unit: pd.Series) -> dict[str, Decimal]:
     """Exact usage totals keyed by unit, over rows that have a quantity (no unit: ``"(none)"``)."""
     has_quantity = quantity.notna().to_numpy(dtype=bool)
-    values = pd.to_numeric(quantity[has_quantity], errors="coerce").astype("float64").to_numpy()
+    values = np.asarray(pd.to_numeric(quantity[has_quantity], errors="coerce"), dtype="float64")
     return _totals_by_key(values, unit[has_quantity], "(none)")
 
 

@@ -13,10 +13,12 @@ What does not belong here: building the ledger (``ledger``), the report layout (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from carbonledger.controls import EXACT, ZERO, TieOut, exact_total, format_decimal
@@ -53,29 +55,37 @@ class LedgerTotals:
     def of(cls, ledger: pd.DataFrame) -> "LedgerTotals":
         if ledger.empty:
             return cls()
-        compute_like = ~ledger["x_UsageKind"].isin(["storage", "network"]).fillna(False)
+        # flags and labels are worked out per distinct value, then taken by code
+        kind_codes, kinds = _codes(ledger["x_UsageKind"])
+        compute_like = np.array([k not in ("storage", "network") for k in kinds] + [True])[kind_codes]
         basis = ledger["x_EstimateBasis"]
-        compute = basis.isin([*_ESTIMATED, "unmapped"]) & compute_like
-        estimated = basis.isin(_ESTIMATED) & compute_like
-        currency = ledger["BillingCurrency"]
+        basis_codes, bases = _codes(basis)
+        compute = np.array([b in (*_ESTIMATED, "unmapped") for b in bases] + [False])[basis_codes] & compute_like
+        estimated = np.array([b in _ESTIMATED for b in bases] + [False])[basis_codes] & compute_like
+        currency_codes, currencies = _codes(ledger["BillingCurrency"])
+        cost = ledger["BilledCost"].to_numpy(dtype="float64")
         compute_cost, covered_cost = {}, {}
-        for cur in currency.dropna().unique():
-            in_cur = currency == cur
-            compute_cost[str(cur)] = exact_total(ledger.loc[compute & in_cur, "BilledCost"])
-            covered_cost[str(cur)] = exact_total(ledger.loc[estimated & in_cur, "BilledCost"])
-        emitting = ledger.loc[ledger["x_Co2eKg"] > 0]
-        regions = emitting["ProviderName"].astype("string") + ":" + emitting["RegionId"].fillna("(none)").astype("string")
+        for i, cur in enumerate(currencies):
+            in_cur = currency_codes == i
+            compute_cost[str(cur)] = exact_total(cost[compute & in_cur])
+            covered_cost[str(cur)] = exact_total(cost[estimated & in_cur])
+        emitting = np.flatnonzero(ledger["x_Co2eKg"].to_numpy() > 0)
+        co2e = ledger["x_Co2eKg"].to_numpy()[emitting]
+        projects = _labelled(lambda project: "(none)" if project is None else project, emitting, ledger["x_Project"])
+        regions = _labelled(lambda provider, region: None if provider is None else f"{provider}:{'(none)' if region is None else region}",
+                            emitting, ledger["ProviderName"], ledger["RegionId"])
+        unmapped = np.array([b == "unmapped" for b in bases] + [False])[basis_codes]
         starts = ledger["ChargePeriodStart"]
         return cls(
             sums={key: float(ledger[col].sum()) for key, col in _SUMS.items()},
-            energy_kwh_by_kind=_sum_by(ledger["x_EnergyKwh"], ledger["x_UsageKind"]),
+            energy_kwh_by_kind=_sum_by_label(ledger["x_EnergyKwh"].to_numpy(), kind_codes, list(kinds)),
             compute_cost=compute_cost,
             covered_cost=covered_cost,
             rows_by_basis=_counts(basis),
             intensity_basis_rows=_counts(ledger["x_IntensityBasis"]),
-            unmapped=_unmapped(ledger.loc[basis == "unmapped"]),
-            co2e_kg_by_project=_sum_by(emitting["x_Co2eKg"], emitting["x_Project"].fillna("(none)").astype("string")),
-            co2e_kg_by_region=_sum_by(emitting["x_Co2eKg"], regions),
+            unmapped=_unmapped(ledger.loc[unmapped, [*_UNMAPPED_KEYS, "BilledCost", "x_UsageHours"]]),
+            co2e_kg_by_project=_sum_by_label(co2e, *projects),
+            co2e_kg_by_region=_sum_by_label(co2e, *regions),
             first_start=starts.min(),
             last_start=starts.max(),
         )
@@ -162,8 +172,38 @@ def summary_of(totals: LedgerTotals, quarantine_reasons: dict[str, int], tie_out
     }
 
 
-def _sum_by(values: pd.Series, keys: pd.Series) -> dict[str, float]:
-    return {str(k): float(v) for k, v in values.groupby(keys, observed=True).sum().items()}
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each value (-1 where missing) and the distinct values, in order of appearance."""
+    return pd.factorize(np.asarray(values.array, dtype=object), use_na_sentinel=True)
+
+
+def _labelled(label: Callable[..., str | None], rows: np.ndarray, *columns: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    """Code of each of ``rows``' combination of the columns' values and its ``label`` (missing values passed as None)."""
+    combined = np.zeros(len(rows), dtype=np.int64)
+    distinct = []
+    for column in columns:
+        codes, uniques = pd.factorize(np.asarray(column.array, dtype=object)[rows], use_na_sentinel=True)
+        combined = combined * (len(uniques) + 1) + codes + 1
+        distinct.append([None, *uniques])
+    codes, keys = pd.factorize(combined)
+    labels = []
+    for key in keys:
+        parts = []
+        for uniques in reversed(distinct):
+            key, position = divmod(int(key), len(uniques))
+            parts.append(uniques[position])
+        labels.append(label(*reversed(parts)))
+    return codes, labels
+
+
+def _sum_by_label(values: np.ndarray, codes: np.ndarray, labels: list[str | None]) -> dict[str, float]:
+    """Sums of ``values`` per label (as a groupby on the label column would give them: sorted, null labels left out)."""
+    names = sorted({label for label in labels if label is not None})
+    position = {name: i for i, name in enumerate(names)}
+    group = np.array([position.get(label, -1) for label in labels] + [-1], dtype=np.int64)[codes]
+    kept = group >= 0
+    sums = pd.Series(values[kept]).groupby(group[kept]).sum()
+    return {names[i]: float(v) for i, v in sums.items()}
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
