@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_estimate import TreeMemory  # noqa: E402  (the process-tree memory sampler)
 
 #: Dagster's console logger at warnings only, so the timings are not interleaved with step logs.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("BENCH_DAGSTER_LOG", "WARNING")}}}}
 
 
 def main() -> None:

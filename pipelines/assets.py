@@ -10,6 +10,7 @@ checked for gaps, range and spikes), ``out_carbon__daily_report`` (files for the
 
 
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 
 import dagster as dg
@@ -21,8 +22,13 @@ from carbonledger.errors import ConfigError
 from connectors import ReadResult
 from intensity.checks import check_intensity
 from pipelines.publish import build_publish_assets
+from pipelines.io_managers import carbon_frames_io_manager
 from pipelines.resources import CarbonLedgerConfig
 from reports.markdown import headline_markdown
+
+# io_manager_def binds the frames IO manager to the two assets that need it, so every caller
+# (Definitions, the CLI runner, tests) gets it without configuring a resource; Dagster marks it beta.
+warnings.filterwarnings("ignore", message="Parameter `io_manager_def`", category=dg.BetaWarning)
 
 TIE_OUT_CHECK = "ties_out"
 INTENSITY_CHECK = "intensity_complete"
@@ -38,6 +44,7 @@ def _raw_asset(source: Source, daily: dg.PartitionsDefinition) -> dg.AssetsDefin
     name = source.name
 
     @dg.asset(name=raw_asset_name(source), partitions_def=daily, group_name="billing", kinds={"pandas"},
+              io_manager_def=carbon_frames_io_manager,
               description=f"Billing source {name!r} ({source.format}), normalised to the canonical schema; "
                           "the partition's UTC day only.")
     def raw_billing(context: dg.AssetExecutionContext, carbonledger: CarbonLedgerConfig) -> dg.Output[ReadResult]:
@@ -68,6 +75,7 @@ def build_assets(start_date: dt.date, sources: Sequence[Source], *, store: bool 
         partitions_def=daily,
         group_name="carbon",
         ins={a.key.path[-1]: dg.AssetIn(a.key) for a in raw_assets},
+        io_manager_def=carbon_frames_io_manager,
         kinds={"pandas"},
         check_specs=[dg.AssetCheckSpec(TIE_OUT_CHECK, asset="core_carbon__ledger", blocking=True,
                                        description="rows and cost per currency: in == ledger + quarantined, exactly")],
