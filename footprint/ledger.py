@@ -121,8 +121,10 @@ def build_ledger(
         "x_CalibrationFactor": np.where(modelled, factor, np.nan),
         "x_CalibrationSource": calibration["x_CalibrationSource"].where(modelled).array,
     }
+    # copy=False: the new columns are fresh arrays, and the billing columns are shared with the billing
+    # frame rather than copied (as Copy-on-Write pandas would); nothing writes into either in place
     out = pd.DataFrame({c.name: billing[c.name].array if c.name in billing.columns else extra[c.name] for c in schema.LEDGER_COLUMNS},
-                       index=billing.index)
+                       index=billing.index, copy=False)
     schema.validate(out, schema.LEDGER_COLUMNS, "ledger")
     return out
 
