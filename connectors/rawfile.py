@@ -10,7 +10,8 @@ Typed and nested columns (Parquet, newline-delimited JSON, BigQuery results as A
 (``service`` → ``service.id``, ``service.description``), as in flattened CSV exports; lists and
 maps become JSON text (``map<string, string>`` such as FOCUS ``Tags`` in AWS Parquet exports → a
 JSON object; GCP's ``labels`` list of ``{key, value}`` structs → a JSON array of objects). JSON
-quoting is done once per unique leaf value, the rest is vectorised Arrow.
+quoting is done once per unique leaf value, dictionary-encoded and numeric columns are cast once
+per distinct value, the rest is vectorised Arrow.
 
 What does not belong here: which format a file is (``detect``), what columns mean (``focus``,
 ``aws_cur``), which files to read (``discover``).

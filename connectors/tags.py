@@ -1,7 +1,7 @@
 """Resource tags: building the canonical ``Tags`` JSON and deriving project, team and workload class.
 
 ``Tags`` is a JSON object string. CUR tags come from ``resourceTags/<key>`` columns and are
-assembled column by column (JSON quoting once per unique value). Attribution reads each unique
+assembled once per distinct combination of tag values. Attribution reads each unique
 ``Tags`` string once: tag keys are compared case-insensitively, ignoring a leading ``user:`` and
 the separators ``-``, ``_`` and space (so ``user:Project``, ``project`` and ``PROJECT`` match, and
 ``business_unit`` matches ``business-unit``). Key lists are in priority order.

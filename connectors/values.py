@@ -2,7 +2,9 @@
 
 Each parser takes a text column and the column's name as it appears in the file, and returns the
 typed column; every non-empty value that does not parse leaves a reason in :class:`Problems`
-naming the column and the expectation. Timestamps are parsed once per unique value.
+naming the column and the expectation. Timestamps and numbers are parsed once per unique value;
+text is stripped, masked and coalesced with Arrow kernels (pandas ``where``/``fillna`` on Arrow
+text fall back to slow masked assignment).
 
 What does not belong here: which columns a format has (``focus``, ``aws_cur``), quarantining rows
 (``reader``).
