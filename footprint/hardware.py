@@ -123,6 +123,8 @@ class HardwareCatalogue:
         self._catalogued = len(self._profiles)
         self._accelerator_names = _accelerator_index(self._gpus)
         self._lookup_arrays = _lookup_arrays(self._profiles)
+        #: (provider, instance type) as billed -> profile row (None: not in the catalogue); rows only ever get appended
+        self._row_of: dict[tuple[object, object], int | None] = {}
 
     @classmethod
     @functools.cache
@@ -179,16 +181,16 @@ class HardwareCatalogue:
             (provider_codes < 0) | (type_codes < 0), -1, provider_codes.astype("int64") * (len(type_values) + 1) + type_codes
         )
         pair_index, unique_codes = pd.factorize(pair_codes)
-        keys = [
-            None if code < 0 else instance_key(provider_values[code // (len(type_values) + 1)], type_values[code % (len(type_values) + 1)])
+        pairs = [
+            None if code < 0 else (provider_values[code // (len(type_values) + 1)], type_values[code % (len(type_values) + 1)])
             for code in unique_codes
         ]
-        self._add_custom_machine_types({k for k in keys if k is not None})
-        positions = np.full(len(unique_codes), self.not_found, dtype="int64")
-        for i, key in enumerate(keys):
-            if key is not None and key in self._profiles.index:
-                positions[i] = self._profiles.index.get_loc(key)
-        return positions[pair_index]
+        keys = {pair: instance_key(*pair) for pair in pairs if pair is not None and pair not in self._row_of}
+        self._add_custom_machine_types({k for k in keys.values() if k is not None})
+        for pair, key in keys.items():
+            self._row_of[pair] = self._profiles.index.get_loc(key) if key is not None and key in self._profiles.index else None
+        rows = [None if pair is None else self._row_of[pair] for pair in pairs]
+        return np.array([self.not_found if row is None else row for row in rows], dtype="int64")[pair_index]
 
     def lookup_rows(self, rows: np.ndarray, index: pd.Index) -> pd.DataFrame:
         """:meth:`lookup`'s columns of catalogue rows (from :meth:`rows`; :attr:`not_found` gives the unknown row)."""

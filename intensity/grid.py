@@ -82,6 +82,9 @@ class GridData:
         self._live = live
         self._live_hours = {z.zone: DenseHours.from_series(z.g_per_kwh) for z in live if z.problem is None}
         self._zone_at: dict[str, tuple[int, int]] = {}
+        #: the facts of every (provider, region) pair seen so far (a row each), and each pair's row
+        self._facts = regions.pair_facts([], [])
+        self._facts_row: dict[tuple[object, object], int] = {}
         for t, table in reversed(list(enumerate(tables))):
             self._zone_at.update({zone: (t, column) for column, zone in enumerate(table.zones)})
 
@@ -234,7 +237,13 @@ class GridData:
         pair_codes, pair_values = pd.factorize(combined)
         provider_of_pair = np.append(np.asarray(provider_values, dtype=object), None)[pair_values // (len(region_values) + 1) - 1]
         region_of_pair = np.append(np.asarray(region_values, dtype=object), None)[pair_values % (len(region_values) + 1) - 1]
-        facts = self._regions.pair_facts(list(provider_of_pair), list(region_of_pair))
+        pairs = list(zip(provider_of_pair, region_of_pair))
+        new = [pair for pair in dict.fromkeys(pairs) if pair not in self._facts_row]
+        if new:       # region strings are resolved once per GridData, not once per batch
+            providers, regions = zip(*new)
+            self._facts_row.update({pair: len(self._facts) + i for i, pair in enumerate(new)})
+            self._facts = pd.concat([self._facts, self._regions.pair_facts(list(providers), list(regions))], ignore_index=True)
+        facts = self._facts.take([self._facts_row[pair] for pair in pairs]).reset_index(drop=True)
         return pair_codes, list(provider_of_pair), list(region_of_pair), facts
 
 
