@@ -81,8 +81,8 @@ class LedgerTotals:
             energy_kwh_by_kind=_sum_by_label(ledger["x_EnergyKwh"].to_numpy(), kind_codes, list(kinds)),
             compute_cost=compute_cost,
             covered_cost=covered_cost,
-            rows_by_basis=_counts(basis),
-            intensity_basis_rows=_counts(ledger["x_IntensityBasis"]),
+            rows_by_basis=_counts(basis_codes, bases),
+            intensity_basis_rows=_counts(*_codes(ledger["x_IntensityBasis"])),
             unmapped=_unmapped(ledger.loc[unmapped, [*_UNMAPPED_KEYS, "BilledCost", "x_UsageHours"]]),
             co2e_kg_by_project=_sum_by_label(co2e, *projects),
             co2e_kg_by_region=_sum_by_label(co2e, *regions),
@@ -206,8 +206,10 @@ def _sum_by_label(values: np.ndarray, codes: np.ndarray, labels: list[str | None
     return {names[i]: float(v) for i, v in sums.items()}
 
 
-def _counts(values: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in values.value_counts().items()}
+def _counts(codes: np.ndarray, values: np.ndarray) -> dict[str, int]:
+    """Rows per value, most first (ties in order of appearance, as ``value_counts`` lists them); nulls left out."""
+    counts = np.bincount(codes[codes >= 0], minlength=len(values))
+    return {str(values[i]): int(counts[i]) for i in np.argsort(-counts, kind="stable")}
 
 
 def _add(a: dict, b: dict) -> dict:
