@@ -25,7 +25,7 @@ from carbonledger import schema
 from footprint.energy import PowerModel, UsageEnergy
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
-from intensity.grid import BASES, Annotation
+from intensity.grid import BASES
 from intensity.market import market_intensity
 
 _BASES = ("no_energy_model", "non_usage", "unmapped", "modelled")
@@ -53,7 +53,6 @@ def build_ledger(
     them; the ledger is assembled once from its columns, in schema order.
     """
     schema.validate(billing, schema.BILLING_COLUMNS, "billing frame entering the ledger")
-    n = len(billing)
     category_codes, categories = _codes(billing["ChargeCategory"])
     is_usage = np.array([c == "Usage" for c in categories] + [False], dtype=bool)[category_codes]
     has_type = billing["x_InstanceType"].notna().to_numpy()
@@ -71,8 +70,9 @@ def build_ledger(
     usage = model.usage_energy_kwh(billing, is_usage & ~is_compute)
     # storage and transfer lines need a region to meet a grid; without one they are not estimated
     regionless = ~np.isnan(usage.kwh) & billing["RegionId"].isna().to_numpy()
-    for values in (usage.kwh_low, usage.kwh, usage.kwh_high, usage.shape):
-        values[regionless] = -1 if values is usage.shape else np.nan
+    for values in (usage.kwh_low, usage.kwh, usage.kwh_high):
+        values[regionless] = np.nan
+    usage.shape[regionless] = -1
     by_usage = ~np.isnan(usage.kwh)
     energetic = modelled | by_usage
 
