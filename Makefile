@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/generate_cur_month.py --rows $(BENCH_ROWS) --out benchmarks/data --format parquet
 	$(BIN)/python benchmarks/bench_estimate.py benchmarks/data/cur-$(BENCH_ROWS).parquet
 	$(BIN)/python benchmarks/bench_ledger.py --rows $(BENCH_ROWS)
+	$(BIN)/python benchmarks/bench_partition.py benchmarks/data/cur-$(BENCH_ROWS).parquet --days 2026-10-05 2026-10-06
 
 ## The Dagster UI over the pipeline (needs the demo data or CARBONLEDGER_CONFIG).
 dagster-dev: $(STAMP)
