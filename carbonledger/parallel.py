@@ -6,8 +6,9 @@ is written does not depend on the number of workers. At most ``workers + 1`` job
 memory stays bounded by the batch size. Workers are forked: the task (with whatever large,
 read-only state it closes over, such as the grid and the hardware catalogue) is inherited, not
 pickled; only jobs and results cross the process boundary, so they must pickle cheaply (Arrow
-tables, small dataclasses). Without ``fork`` (not Linux), with one worker, or with a single job,
-everything runs in this process.
+tables, small dataclasses). Without ``fork`` (not Linux), inside a daemonic process (a Celery
+prefork worker may not start children), with one worker, or with a single job, everything runs in
+this process.
 
 What does not belong here: what the jobs do (``estimate``, ``staging``).
 """
@@ -41,7 +42,7 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
     workers = workers or default_workers()
     jobs = iter(jobs)
     head = list(itertools.islice(jobs, 2))
-    if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods():
+    if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods() or _daemonic():
         for job in itertools.chain(head, jobs):
             yield task(job)
         return
@@ -59,6 +60,19 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
                 yield in_flight.popleft().result()
     finally:
         _TASK = None
+
+
+def _daemonic() -> bool:
+    """Inside a daemonic process (a Celery prefork worker, say) no child processes may be started."""
+    return bool(getattr(mp.current_process(), "daemon", False)) or _billiard_daemon()
+
+
+def _billiard_daemon() -> bool:
+    try:
+        import billiard
+    except ImportError:
+        return False
+    return bool(getattr(billiard.current_process(), "daemon", False))
 
 
 def _run(job: Any) -> Any:

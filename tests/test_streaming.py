@@ -148,3 +148,21 @@ def test_an_input_error_in_a_worker_names_the_file_and_leaves_no_outputs(tmp_pat
     with pytest.raises(InputFormatError, match=r"cur\.csv.*lineItem/UnblendedCost"):
         estimate([broken], "aws-cur", tmp_path / "out", Config(), report=False, batch_rows=300, workers=2)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def _double_all_in(queue) -> None:
+    from carbonledger.parallel import ordered_map
+
+    queue.put(list(ordered_map(lambda x: 2 * x, range(5), workers=2)))
+
+
+def test_ordered_map_works_inside_a_daemonic_process_such_as_a_celery_worker():
+    import multiprocessing as mp
+
+    context = mp.get_context("fork")
+    queue = context.Queue()
+    worker = context.Process(target=_double_all_in, args=(queue,), daemon=True)
+    worker.start()
+    assert queue.get(timeout=60) == [0, 2, 4, 6, 8]      # in that process: a daemon may not start children
+    worker.join(timeout=60)
+    assert worker.exitcode == 0
