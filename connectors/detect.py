@@ -37,6 +37,27 @@ def format_of_columns(columns: Iterable[str]) -> str | None:
     return None
 
 
+#: Per format, the columns that identify it, and other columns of that format that make a near miss.
+_MARKERS: dict[str, tuple[set[str], set[str]]] = {
+    "FOCUS": ({"ChargePeriodStart", "BilledCost"},
+              {"ChargePeriodEnd", "BillingCurrency", "ChargeCategory", "EffectiveCost", "ListCost", "ServiceName",
+               "BillingAccountId", "BillingPeriodStart", "ProviderName", "ResourceId", "RegionId"}),
+    "GCP billing export": ({"billing_account_id", "usage_start_time"},
+                           {"usage_end_time", "cost", "currency", "sku.id", "service.description", "project.id"}),
+}
+
+
+def near_miss(columns: Iterable[str]) -> str | None:
+    """For a header that matches no format but clearly resembles one (three or more of its other
+    columns, some identifying column missing), which format and which columns are missing."""
+    names = set(columns)
+    for label, (required, typical) in _MARKERS.items():
+        missing = required - names
+        if missing and len((required | typical) & names) >= 3:
+            return f"looks like {label} but lacks the required column(s) {', '.join(sorted(missing))}"
+    return None
+
+
 def detect_format(path: str | Path) -> str:
     """The format of a billing file (CSV, CSV.gz or Parquet) judged by its header.
 
@@ -46,6 +67,9 @@ def detect_format(path: str | Path) -> str:
     header = read_header(path)
     fmt = format_of_columns(header)
     if fmt is None:
+        miss = near_miss(header)
+        if miss:
+            raise InputFormatError(path, miss)
         shown = ", ".join(header[:8]) + (", ..." if len(header) > 8 else "")
         raise InputFormatError(
             path,

@@ -29,7 +29,7 @@ from connectors.aws_cur import convert_aws_cur
 from connectors.aws_cur2 import convert_aws_cur2
 from connectors.azure import convert_azure
 from connectors.converted import finish
-from connectors.detect import format_of_columns
+from connectors.detect import format_of_columns, near_miss
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
 from connectors.gcp import convert_gcp
@@ -128,6 +128,8 @@ def _check_readable(fmt: str) -> None:
 def _detect(path: Path) -> str:
     header = read_header(path)
     fmt = format_of_columns(header)
+    if fmt is None and (miss := near_miss(header)):
+        raise InputFormatError(path, miss)
     if fmt is None:
         # A quote left open in the header swallows line breaks: escape them, the error stays one line.
         shown = ", ".join(h.replace("\r", "\\r").replace("\n", "\\n") for h in header[:8])

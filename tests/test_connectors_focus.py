@@ -290,3 +290,13 @@ def test_directory_reads_every_billing_file_once(tmp_path):
     assert set(result.billing["x_SourceFormat"]) == {"focus", "aws-cur"}
     assert result.inputs.cost("NOK") == Decimal("30")
     assert_ties_out(result)
+
+
+def test_a_header_that_resembles_a_format_names_its_missing_columns(tmp_path):
+    gcp_like = write_csv(tmp_path / "gcp.csv", ["usage_start_time", "usage_end_time", "cost", "currency"],
+                         [["2024-03-05T00:00:00Z", "2024-03-05T01:00:00Z", "1.0", "USD"]])
+    with pytest.raises(InputFormatError, match=r"gcp\.csv: looks like GCP billing export but lacks the required "
+                                               r"column\(s\) billing_account_id"):
+        detect_format(gcp_like)
+    with pytest.raises(InputFormatError, match="lacks the required column"):
+        read_billing([gcp_like])

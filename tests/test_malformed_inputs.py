@@ -182,9 +182,11 @@ for _fmt, (_src, _cols) in CONNECTORS.items():
         (f"{_fmt}-bom", _file(_fmt, "bom"), (N, 0), None),
         (f"{_fmt}-latin1", _file(_fmt, "latin1"), FATAL, ["not a CSV text file", "utf-8"]),
         (f"{_fmt}-missing-cost", _file(_fmt, "missing_cost"), FATAL,
-         ["match no known billing format"] if _fmt == "focus" else ["missing required", _cols["cost"]]),
+         ["looks like FOCUS but lacks the required column(s) BilledCost"] if _fmt == "focus"
+         else ["missing required", _cols["cost"]]),
         (f"{_fmt}-misspelled-cost", _file(_fmt, "misspelled_cost"), FATAL,
-         ["match no known billing format"] if _fmt == "focus" else ["missing required", _cols["cost"]]),
+         ["looks like FOCUS but lacks the required column(s) BilledCost"] if _fmt == "focus"
+         else ["missing required", _cols["cost"]]),
         (f"{_fmt}-malformed-header", _file(_fmt, "malformed_header"), FATAL, ["match no known billing format"]),
         (f"{_fmt}-extra-columns", _file(_fmt, "extra_columns"), (N, 0), None),
         (f"{_fmt}-empty", _file(_fmt, "empty"), FATAL, ["empty file", "expected a CSV header row"]),
