@@ -341,3 +341,11 @@ def test_athena_parquet_flavour(tmp_path, koku):
         pd.testing.assert_series_equal(result.billing[name], koku.billing[name])
     assert set(result.billing["x_Project"]) == {"p-athena"}
     assert json.loads(result.billing["Tags"].iloc[0]) == {"user:project": "p-athena"}
+
+
+@pytest.mark.parametrize("prefix, region", [("EUN1", "eu-north-1"), ("EUS2", "eu-south-2"), ("MES1", "me-south-1"),
+                                            ("ILC1", "il-central-1"), ("UGE1", "us-gov-east-1")])
+def test_newer_region_billing_codes_give_transfer_lines_their_region(tmp_path, prefix, region):
+    rows = [cur_row(**{"lineItem__UsageType": f"{prefix}-DataTransfer-Out-Bytes", "pricing__unit": "GB"})]
+    result = read_billing([write_cur(tmp_path / "cur.csv", rows)])
+    assert result.billing["RegionId"].tolist() == [region]
