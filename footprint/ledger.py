@@ -195,19 +195,19 @@ def _estimate_basis(
 
     # the reasons, weakest first: a line takes the last one that applies to it
     reasons: list[tuple[np.ndarray, Callable[[np.ndarray], tuple[np.ndarray, list[str]]]]] = [
-        (np.ones(len(billing), dtype=bool), lambda rows: _labels(
+        (np.ones(len(billing), dtype=bool), lambda rows: labels_by_combination(
             lambda service, unit: f"usage of {'unknown service' if service is None else service} in "
                                   f"{'unknown unit' if unit is None else unit}: no energy model for this usage yet",
             column("ServiceName")[rows], column("ConsumedUnit")[rows])),
         (~is_usage, lambda rows: (category_codes[rows], [f"{c} line: no energy consumed" for c in categories])),
-        (is_compute & ~modelled, lambda rows: _labels(
+        (is_compute & ~modelled, lambda rows: labels_by_combination(
             lambda instance_type, provider: f"instance type {instance_type} ({provider}) has no hardware profile",
             column("x_InstanceType")[rows], column("ProviderName")[rows])),
-        (hw["hw_found"].to_numpy(dtype=bool) & ~modelled, lambda rows: _labels(
+        (hw["hw_found"].to_numpy(dtype=bool) & ~modelled, lambda rows: labels_by_combination(
             lambda gpu: f"accelerator {'?' if gpu is None else gpu} has no published power figure; "
                         "set power_model.accelerator_w to model it",
             np.asarray(hw["x_GpuModel"].array, dtype=object)[rows])),
-        (is_usage & ~is_compute & has_type & ~has_hours, lambda rows: _labels(
+        (is_usage & ~is_compute & has_type & ~has_hours, lambda rows: labels_by_combination(
             lambda instance_type: f"part of {instance_type} usage billed without instance-hours (e.g. a GCP RAM or "
                                   "bundled-GPU SKU): its energy is counted once, on the line that carries the hours",
             column("x_InstanceType")[rows])),
@@ -230,8 +230,9 @@ def _estimate_basis(
     return pd.array(_BASES, dtype="string").take(basis), pd.array(notes, dtype="string").take(note)
 
 
-def _labels(make: Callable[..., str], *values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Code of each row's combination of ``values`` (pd.NA passed as None) and the text ``make`` gives each combination."""
+def labels_by_combination(make: Callable[..., str | None], *values: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+    """Code of each row's combination of ``values`` (missing values passed as None) and the text ``make``
+    gives each combination: texts are made once per distinct combination, not per row."""
     combined = np.zeros(len(values[0]), dtype=np.int64)
     distinct = []
     for column in values:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from carbonledger.controls import EXACT, ZERO, TieOut, exact_total, format_decimal
+from footprint.ledger import labels_by_combination
 
 #: The summed ledger columns and their summary keys.
 _SUMS = {
@@ -179,21 +180,7 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _labelled(label: Callable[..., str | None], rows: np.ndarray, *columns: pd.Series) -> tuple[np.ndarray, list[str | None]]:
     """Code of each of ``rows``' combination of the columns' values and its ``label`` (missing values passed as None)."""
-    combined = np.zeros(len(rows), dtype=np.int64)
-    distinct = []
-    for column in columns:
-        codes, uniques = pd.factorize(np.asarray(column.array, dtype=object)[rows], use_na_sentinel=True)
-        combined = combined * (len(uniques) + 1) + codes + 1
-        distinct.append([None, *uniques])
-    codes, keys = pd.factorize(combined)
-    labels = []
-    for key in keys:
-        parts = []
-        for uniques in reversed(distinct):
-            key, position = divmod(int(key), len(uniques))
-            parts.append(uniques[position])
-        labels.append(label(*reversed(parts)))
-    return codes, labels
+    return labels_by_combination(label, *(np.asarray(column.array, dtype=object)[rows] for column in columns))
 
 
 def _sum_by_label(values: np.ndarray, codes: np.ndarray, labels: list[str | None]) -> dict[str, float]:
