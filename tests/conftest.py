@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from moto.server import ThreadedMotoServer
 
 from carbonledger import schema
 from carbonledger.config import DEMO_DATA_DIR
@@ -49,3 +51,26 @@ def assert_ties_out(result) -> None:
     """A read_billing result's rows and cost per currency tie out: inputs == billing + quarantine."""
     tie = TieOut.of(result.inputs, ControlTotals.of(result.billing), ControlTotals.of(result.quarantine))
     assert tie.problems() == []
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    """A local S3 (moto server) for the S3 tests: its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path) -> None:
+    """Test credentials for the local S3; no profile, config file, session token or instance metadata."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)

@@ -20,7 +20,6 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import assert_ties_out, decimal_total, raw_rows
-from moto.server import ThreadedMotoServer
 
 from carbonledger.errors import ConfigError, InputFormatError
 from connectors import read_billing
@@ -37,6 +36,8 @@ from connectors.s3_delivery import (
     s3_client,
 )
 
+pytestmark = pytest.mark.usefixtures("aws_env")   # conftest: test credentials, no profile or config file
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "billing"
 KOKU_2000 = FIXTURES / "aws_cur_legacy_koku-local-1_first2000rows.csv"
 KOKU_NOK = FIXTURES / "aws_cur_legacy_2023-06-01_koku.csv"
@@ -47,26 +48,6 @@ JUNE, JULY = "20180601-20180701", "20180701-20180801"
 OLD_JULY, NEW_JULY = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
 JUNE_ASSEMBLY = "16e57707-f9e3-49be-8be6-b84e684b5194"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

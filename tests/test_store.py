@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 
 import boto3
 import pandas as pd
@@ -12,10 +11,11 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 from demo_days import accounted_day
-from moto.server import ThreadedMotoServer
 
 from carbonledger import schema
 from carbonledger.store import PART_NAME, LedgerStore
+
+pytestmark = pytest.mark.usefixtures("aws_env")   # conftest: test credentials, no profile or config file
 
 DAY1, DAY2, DAY3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
 
@@ -26,26 +26,6 @@ def _quarantine(day: dt.date, rows: int) -> pd.DataFrame:
         "x_Reason": ["BilledCost: not a number"] * rows, "BilledCost": [None] * rows, "BillingCurrency": ["USD"] * rows,
         "ChargePeriodStart": [pd.Timestamp(day, tz="UTC")] * rows, "x_RawRecord": ['{"BilledCost": "x"}'] * rows,
     }), schema.QUARANTINE_COLUMNS)
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(params=["local", "s3"])
