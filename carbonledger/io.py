@@ -12,6 +12,7 @@ previous run's outputs as they were: never a new ledger beside an old summary, n
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -75,8 +76,8 @@ def arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """``frame`` as an Arrow table of ``schema``, text columns dictionary-encoded.
 
     A ledger repeats a few long provenance texts on every line; as dictionaries they cost a code
-    per line instead of a copy of the text, in memory and between processes. ``ParquetAppender``
-    casts them back to ``schema``'s plain strings as it writes.
+    per line instead of a copy of the text, in memory and between processes, and
+    :class:`TextDictionaryWriter` writes them to Parquet as they are.
     """
     columns = []
     for field_ in schema:
@@ -107,6 +108,39 @@ def arrow_schema(empty: pd.DataFrame) -> pa.Schema:
     return pa.Schema.from_pandas(empty, preserve_index=False)
 
 
+def dictionary_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its text columns as the dictionaries :func:`arrow_table` makes."""
+    return pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string()), f.nullable) if pa.types.is_string(f.type)
+                      else f for f in schema])
+
+
+class TextDictionaryWriter:
+    """A Parquet file writer for :func:`arrow_table` tables whose file reads back with ``schema``'s plain text.
+
+    Parquet stores repeated text dictionary-encoded either way. Handing the writer Arrow
+    dictionaries lets it write their codes and values as they are; casting them back to plain
+    strings first would copy every line's text and make the writer hash it all again to rebuild
+    the same dictionaries (the two cost more than the rest of the write). The file records
+    ``schema`` (the ``ARROW:schema`` and ``pandas`` metadata Arrow itself would store), so readers
+    get plain ``string`` columns, exactly as if the strings had been written.
+    """
+
+    def __init__(self, where: Path | str, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._written_schema = dictionary_schema(schema)
+        self._writer = pq.ParquetWriter(where, self._written_schema, compression="zstd", store_schema=False)
+
+    def write_table(self, table: pa.Table) -> None:
+        if not table.schema.equals(self._written_schema):
+            table = table.cast(self._written_schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        stored = {b"ARROW:schema": base64.b64encode(self.schema.serialize().to_pybytes())}
+        self._writer.add_key_value_metadata({**(self.schema.metadata or {}), **stored})
+        self._writer.close()
+
+
 class ParquetAppender:
     """A Parquet file written batch by batch (each batch one or more row groups), atomically.
 
@@ -121,12 +155,12 @@ class ParquetAppender:
         self.rows = 0
         self.schema = arrow_schema(empty)
         self._block = atomic_path(self.path)
-        self._writer: pq.ParquetWriter | None = None
+        self._writer: TextDictionaryWriter | None = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> "ParquetAppender":
         self._tmp = self._block.__enter__()
-        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self._writer = TextDictionaryWriter(self._tmp, self.schema)
         return self
 
     @property
@@ -138,7 +172,7 @@ class ParquetAppender:
 
     def append(self, batch: pd.DataFrame | pa.Table) -> None:
         table = batch if isinstance(batch, pa.Table) else arrow_table(batch, self.schema)
-        self._writer.write_table(table.cast(self.schema))
+        self._writer.write_table(table)
         self.rows += table.num_rows
 
     def __exit__(self, kind, error, trace) -> bool:

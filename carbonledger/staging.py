@@ -38,7 +38,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from carbonledger import io, schema
 from carbonledger.controls import ControlTotals
@@ -174,7 +173,7 @@ class _DayWriters:
 
     def __init__(self, target: Path, schemas: dict[str, pa.Schema], limit: int = 128) -> None:
         self._target, self._schemas, self._limit = target, schemas, limit
-        self._open: OrderedDict[tuple[str, str], pq.ParquetWriter] = OrderedDict()
+        self._open: OrderedDict[tuple[str, str], io.TextDictionaryWriter] = OrderedDict()
         self._parts: dict[tuple[str, str], int] = {}
 
     def __enter__(self) -> "_DayWriters":
@@ -189,10 +188,10 @@ class _DayWriters:
             part = self._parts[key] = self._parts.get(key, 0) + 1
             folder = self._target / f"day={day}"
             folder.mkdir(exist_ok=True)
-            writer = pq.ParquetWriter(folder / f"{kind}-{part:06d}.parquet", self._schemas[kind], compression="zstd")
+            writer = io.TextDictionaryWriter(folder / f"{kind}-{part:06d}.parquet", self._schemas[kind])
             self._open[key] = writer
         self._open.move_to_end(key)
-        writer.write_table(table.cast(self._schemas[kind]))
+        writer.write_table(table)
 
     def __exit__(self, *exc: object) -> None:
         for writer in self._open.values():
