@@ -24,7 +24,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,14 +58,29 @@ class RaggedRow:
     text: str
 
 
-@dataclass
 class RawTable:
-    """One file's data rows as text columns, with each row's 1-based data row number."""
+    """One file's data rows as text columns, with each row's 1-based data row number.
 
-    path: str
-    table: pa.Table
-    source_rows: np.ndarray
-    ragged: list[RaggedRow] = field(default_factory=list)
+    A batch read from a typed file (Parquet) may hold the file's own columns until ``table`` is
+    first used: they are converted to text (:func:`text_table`) then. A streamed read hands such
+    batches to worker processes unconverted, so the conversion runs in the workers, in parallel,
+    rather than in the process that reads the file.
+    """
+
+    def __init__(self, path: str, table: pa.Table, source_rows: np.ndarray, ragged: list[RaggedRow] | None = None,
+                 *, typed: bool = False) -> None:
+        self.path = path
+        self.source_rows = source_rows
+        self.ragged = ragged if ragged is not None else []
+        self._table = table
+        self._typed = typed
+
+    @property
+    def table(self) -> pa.Table:
+        """The rows as flat, nullable text columns."""
+        if self._typed:
+            self._table, self._typed = text_table(self._table), False
+        return self._table
 
     @property
     def columns(self) -> list[str]:
@@ -74,7 +89,7 @@ class RawTable:
     @property
     def rows_read(self) -> int:
         """All data rows of the file, the ragged ones included."""
-        return self.table.num_rows + len(self.ragged)
+        return self._table.num_rows + len(self.ragged)
 
     def text_frame(self, columns: list[str]) -> pd.DataFrame:
         """The named columns (those present) as a frame of pandas text, indexed 0..n-1."""
@@ -252,7 +267,7 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawTable]:
         first_row = 1
         for batch in parquet.iter_batches(batch_size=batch_rows):
             table = pa.Table.from_batches([batch], schema)
-            yield RawTable(str(path), text_table(table), np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+            yield RawTable(str(path), table, np.arange(first_row, first_row + batch.num_rows, dtype=np.int64), typed=True)
             first_row += batch.num_rows
         if first_row == 1:
             yield RawTable(str(path), text_table(schema.empty_table()), np.empty(0, dtype=np.int64))
