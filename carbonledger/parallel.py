@@ -10,11 +10,17 @@ tables, small dataclasses). Without ``fork`` (not Linux), inside a daemonic proc
 prefork worker may not start children), with one worker, or with a single job, everything runs in
 this process.
 
+Batch work allocates and frees the same few hundred MB over and over. By default glibc hands every
+large freed block straight back to the kernel, so each batch faults in fresh zeroed pages again (a
+third of a streamed estimate's CPU went to the kernel); :func:`keep_freed_memory` makes this
+process and its workers keep freed memory for the next batch instead.
+
 What does not belong here: what the jobs do (``estimate``, ``staging``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import multiprocessing as mp
 import os
@@ -27,6 +33,9 @@ Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 _TASK: Callable[[Any], Any] | None = None
+#: glibc ``mallopt`` parameters and the values :func:`keep_freed_memory` sets.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_FREED_BYTES, _OWN_MAPPING_BYTES = 1 << 30, 256 << 20
 
 
 def default_workers() -> int:
@@ -40,6 +49,7 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
     :func:`default_workers`). An exception in a task is raised here, for its job, in order."""
     global _TASK
     workers = workers or default_workers()
+    keep_freed_memory()
     jobs = iter(jobs)
     head = list(itertools.islice(jobs, 2))
     if workers <= 1 or len(head) < 2 or "fork" not in mp.get_all_start_methods() or _daemonic():
@@ -60,6 +70,18 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
                 yield in_flight.popleft().result()
     finally:
         _TASK = None
+
+
+def keep_freed_memory() -> None:
+    """Keep up to 1 GiB of freed memory in this process for reuse, and give only blocks over 256 MiB
+    their own mapping (glibc; elsewhere nothing changes). Peak memory is unchanged: a batch reuses
+    what the previous one freed instead of faulting in new pages."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
 
 
 def _daemonic() -> bool:
