@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from carbonledger.codes import text_codes
+
 _DECIMAL = pa.decimal256(76, 40)
 _NEGLIGIBLE = 1e-20
 ZERO = Decimal(0)
@@ -95,7 +97,7 @@ def totals_by_unit(quantity: pd.Series, unit: pd.Series) -> dict[str, Decimal]:
 
 def _totals_by_key(values: np.ndarray, keys: pd.Series, missing: str) -> dict[str, Decimal]:
     """Exact totals per key, sorted by key; the key of each row is found once per distinct value."""
-    codes, uniques = pd.factorize(np.asarray(keys.astype("string").array, dtype=object), use_na_sentinel=True)
+    codes, uniques = text_codes(keys.astype("string"))
     labels = [str(key) for key in uniques]
     if (codes < 0).any():
         labels.append(missing)              # code -1 (no key) takes the last label

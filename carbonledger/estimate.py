@@ -125,7 +125,8 @@ def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Conf
     running = _Running.start()
     started = time.perf_counter()
     with io.all_or_nothing():
-        with io.ParquetAppender(out_dir / "ledger.parquet", schema.empty(schema.LEDGER_COLUMNS)) as ledger_file, \
+        with io.ParquetAppender(out_dir / "ledger.parquet", schema.empty(schema.LEDGER_COLUMNS),
+                                   schema.FILTER_TEXT_COLUMNS) as ledger_file, \
                 io.ParquetAppender(out_dir / "quarantine.parquet", schema.empty(schema.QUARANTINE_COLUMNS)) as quarantine_file:
             jobs = raw_batches(inputs, fmt, batch_rows=batch_rows)
             parts = ordered_map(lambda job: _account_part(context, *job), jobs, workers)

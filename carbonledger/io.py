@@ -16,7 +16,7 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from carbonledger.codes import text_codes
 
 def _default_file_mode() -> int:
     """The mode a plain ``open()`` would give a new file: 0666 less the process umask."""
@@ -90,15 +91,8 @@ def arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def _dictionary(texts: np.ndarray) -> pa.DictionaryArray:
-    """Texts (str or null objects) as a dictionary array: values in order of first appearance, nulls as null codes.
-
-    Both ways give the same array; each is faster on its own kind of column: pandas' string hash
-    table where nulls are rare, Arrow where most values are null (pandas then checks every value
-    for null in a slower object hash table). A sample of the column picks one.
-    """
-    if texts.size and pd.isna(texts[:: max(1, texts.size // 256)]).mean() > 0.5:
-        return pa.array(texts, type=pa.string(), from_pandas=True).dictionary_encode()
-    codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+    """Texts (str or null objects) as a dictionary array: values in order of first appearance, nulls as null codes."""
+    codes, uniques = text_codes(texts)
     return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=codes < 0),
                                           pa.array(np.asarray(uniques, dtype=object), type=pa.string()))
 
@@ -123,12 +117,18 @@ class TextDictionaryWriter:
     the same dictionaries (the two cost more than the rest of the write). The file records
     ``schema`` (the ``ARROW:schema`` and ``pandas`` metadata Arrow itself would store), so readers
     get plain ``string`` columns, exactly as if the strings had been written.
+
+    Row-group min/max statistics (which let query engines skip row groups) are kept for every
+    non-text column and for the text columns named in ``filter_texts``; statistics of the other
+    texts (notes, sources, descriptions) would cost a third of the write and serve no filter.
     """
 
-    def __init__(self, where: Path | str, schema: pa.Schema) -> None:
+    def __init__(self, where: Path | str, schema: pa.Schema, filter_texts: Sequence[str] = ()) -> None:
         self.schema = schema
         self._written_schema = dictionary_schema(schema)
-        self._writer = pq.ParquetWriter(where, self._written_schema, compression="zstd", store_schema=False)
+        statistics = [f.name for f in schema if not pa.types.is_string(f.type) or f.name in filter_texts]
+        self._writer = pq.ParquetWriter(where, self._written_schema, compression="zstd", store_schema=False,
+                                        write_statistics=statistics)
 
     def write_table(self, table: pa.Table) -> None:
         if not table.schema.equals(self._written_schema):
@@ -147,20 +147,21 @@ class ParquetAppender:
     A context manager with :func:`atomic_path`'s guarantee: nothing replaces ``path`` until the
     block ends without an error. Batches are frames shaped like ``empty`` (canonical frames are)
     or :func:`arrow_table` tables of its schema; the file reads back as their concatenation, or
-    as ``empty`` when nothing was appended.
+    as ``empty`` when nothing was appended. ``filter_texts``: see :class:`TextDictionaryWriter`.
     """
 
-    def __init__(self, path: Path, empty: pd.DataFrame) -> None:
+    def __init__(self, path: Path, empty: pd.DataFrame, filter_texts: Sequence[str] = ()) -> None:
         self.path = Path(path)
         self.rows = 0
         self.schema = arrow_schema(empty)
+        self._filter_texts = tuple(filter_texts)
         self._block = atomic_path(self.path)
         self._writer: TextDictionaryWriter | None = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> "ParquetAppender":
         self._tmp = self._block.__enter__()
-        self._writer = TextDictionaryWriter(self._tmp, self.schema)
+        self._writer = TextDictionaryWriter(self._tmp, self.schema, self._filter_texts)
         return self
 
     @property

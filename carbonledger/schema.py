@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from carbonledger.codes import missing_text
+
 #: ChargeCategory values of FOCUS 1.x (``Usage``, ``Purchase``, ``Tax``, ``Credit``, ``Adjustment``).
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
 
@@ -122,6 +124,11 @@ QUARANTINE_COLUMNS: tuple[Column, ...] = (
     Column("x_RawRecord", "string", False, "The raw row as JSON, so nothing is lost."),
 )
 
+#: Text columns the ledger is filtered by (provider, account, region, project, team, basis, ...): its
+#: Parquet files keep row-group min/max statistics for these, as for every non-text column.
+FILTER_TEXT_COLUMNS = ("ProviderName", "BillingAccountId", "SubAccountId", "RegionId", "ChargeCategory",
+                       "BillingCurrency", "x_InstanceType", "x_Project", "x_Team", "x_GridZone", "x_EstimateBasis")
+
 #: The estimate bases a ledger row may carry.
 ESTIMATE_BASES = ("modelled", "measured", "calibrated", "unmapped", "no_energy_model", "non_usage")
 
@@ -195,7 +202,7 @@ def validate(frame: pd.DataFrame, columns: tuple[Column, ...], stage: str) -> No
         if actual != col.dtype:
             problems.append(f"{col.name}: dtype {actual}, expected {col.dtype}")
         if not col.nullable:
-            nulls = int(frame[col.name].isna().sum())
+            nulls = int(missing_text(frame[col.name]).sum())
             if nulls:
                 problems.append(f"{col.name}: {nulls} null value(s), column may not be null")
     extra = sorted(set(frame.columns) - {c.name for c in columns})

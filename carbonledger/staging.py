@@ -188,7 +188,8 @@ class _DayWriters:
             part = self._parts[key] = self._parts.get(key, 0) + 1
             folder = self._target / f"day={day}"
             folder.mkdir(exist_ok=True)
-            writer = io.TextDictionaryWriter(folder / f"{kind}-{part:06d}.parquet", self._schemas[kind])
+            writer = io.TextDictionaryWriter(folder / f"{kind}-{part:06d}.parquet", self._schemas[kind],
+                                             schema.FILTER_TEXT_COLUMNS)
             self._open[key] = writer
         self._open.move_to_end(key)
         writer.write_table(table)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonledger.codes import text_codes
 from carbonledger.errors import ConfigError
 from footprint.hardware import bundled_constant, read_bundled
 
@@ -278,7 +279,7 @@ class PowerModel:
         return low, central, ssd if medium != "hdd" else hdd, period, "storage", text
 
     def _utilisation_arrays(self, workload_class: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        codes, classes = pd.factorize(np.asarray(workload_class.astype("string").array, dtype=object), use_na_sentinel=True)
+        codes, classes = text_codes(workload_class.astype("string"))
         default = self.utilisation["default"]
         table = np.array([self.utilisation.get(c.strip().lower(), default) for c in classes] + [default], dtype="float64").reshape(-1, 3)
         rows = table[np.where(codes < 0, len(classes), codes)]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonledger.codes import text_codes
 from footprint.embodied import EmbodiedModel
 
 #: Provider spellings seen in billing exports -> carbonledger's provider codes.
@@ -175,8 +176,8 @@ class HardwareCatalogue:
 
         Rows stay valid until a later call adds GCP custom machine types (which moves :attr:`not_found`).
         """
-        provider_codes, provider_values = pd.factorize(provider, use_na_sentinel=True)
-        type_codes, type_values = pd.factorize(instance_type, use_na_sentinel=True)
+        provider_codes, provider_values = text_codes(provider)
+        type_codes, type_values = text_codes(instance_type)
         pair_codes = np.where(
             (provider_codes < 0) | (type_codes < 0), -1, provider_codes.astype("int64") * (len(type_values) + 1) + type_codes
         )

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from carbonledger import schema
+from carbonledger.codes import text_codes
 from footprint.energy import PowerModel, UsageEnergy
 from footprint.hardware import HardwareCatalogue
 from intensity import GridData
@@ -131,7 +132,7 @@ def build_ledger(
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Code of each value (-1 where missing) and the distinct values, in order of appearance."""
-    return pd.factorize(np.asarray(values.array, dtype=object), use_na_sentinel=True)
+    return text_codes(values)
 
 
 def _text(labels: Sequence[object], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -236,7 +237,7 @@ def labels_by_combination(make: Callable[..., str | None], *values: np.ndarray) 
     combined = np.zeros(len(values[0]), dtype=np.int64)
     distinct = []
     for column in values:
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        codes, uniques = text_codes(column)
         combined = combined * (len(uniques) + 1) + codes + 1
         distinct.append([None, *uniques])
     codes, keys = pd.factorize(combined)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from carbonledger.codes import text_codes
 from carbonledger.controls import EXACT, ZERO, TieOut, exact_total, format_decimal
 from footprint.ledger import labels_by_combination
 
@@ -175,7 +176,7 @@ def summary_of(totals: LedgerTotals, quarantine_reasons: dict[str, int], tie_out
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Code of each value (-1 where missing) and the distinct values, in order of appearance."""
-    return pd.factorize(np.asarray(values.array, dtype=object), use_na_sentinel=True)
+    return text_codes(values)
 
 
 def _labelled(label: Callable[..., str | None], rows: np.ndarray, *columns: pd.Series) -> tuple[np.ndarray, list[str | None]]:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carbonledger.codes import text_codes
 from carbonledger.errors import UsageError
 from intensity import data_portal
 from intensity.hourly import NS_PER_HOUR, HourlyIntensity
@@ -231,8 +232,8 @@ class GridData:
     def _pair_facts(self, provider: pd.Series, region: pd.Series) -> tuple[np.ndarray, list[object], list[object], pd.DataFrame]:
         """Code of each line's (provider, region) pair (nulls included as values), each pair's provider and
         region (None where missing) and the facts per pair."""
-        provider_codes, provider_values = pd.factorize(provider, use_na_sentinel=True)
-        region_codes, region_values = pd.factorize(region, use_na_sentinel=True)
+        provider_codes, provider_values = text_codes(provider)
+        region_codes, region_values = text_codes(region)
         combined = (provider_codes.astype(np.int64) + 1) * (len(region_values) + 1) + (region_codes + 1)
         pair_codes, pair_values = pd.factorize(combined)
         provider_of_pair = np.append(np.asarray(provider_values, dtype=object), None)[pair_values // (len(region_values) + 1) - 1]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from carbonledger.codes import text_codes
 from carbonledger.errors import EXIT_INPUT, CarbonLedgerError
 from intensity.grid import GridData
 
@@ -82,7 +83,7 @@ def market_intensity(grid: GridData, provider: pd.Series, region: pd.Series, sta
     has_cfe = ~np.isnan(cfe)
     market = np.where(has_cfe, location * (1.0 - np.nan_to_num(cfe)), location)
     # texts are made once per CFE source and taken by code: label 0 is MARKET_NONE, 1 a missing text
-    source_codes, sources = pd.factorize(np.asarray(cfe_source.astype("string").array, dtype=object)[has_cfe], use_na_sentinel=True)
+    source_codes, sources = text_codes(np.asarray(cfe_source.astype("string").array, dtype=object)[has_cfe])
     labels: list[str | None] = [MARKET_NONE, None, *(MARKET_CFE_PREFIX + source + ")" for source in sources)]
     basis = np.zeros(len(provider), dtype=np.int64)
     basis[has_cfe] = source_codes + 2
