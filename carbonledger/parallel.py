@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
@@ -36,6 +38,7 @@ _TASK: Callable[[Any], Any] | None = None
 #: glibc ``mallopt`` parameters and the values :func:`keep_freed_memory` sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEEP_FREED_BYTES, _OWN_MAPPING_BYTES = 1 << 30, 256 << 20
+_WORKER_NICENESS = 5
 
 
 def default_workers() -> int:
@@ -60,7 +63,7 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
         raise RuntimeError("ordered_map is already running in this process (nested parallel maps are not supported)")
     _TASK = task                      # inherited by the forked workers
     try:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_yield_to_parent) as pool:
             in_flight: deque[Future[Result]] = deque()
             for job in itertools.chain(head, jobs):
                 in_flight.append(pool.submit(_run, job))
@@ -82,6 +85,7 @@ def keep_freed_memory() -> None:
         return
     mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING_BYTES)
     mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _daemonic() -> bool:
@@ -101,3 +105,7 @@ def _run(job: Any) -> Any:
     if _TASK is None:
         raise RuntimeError("worker process started without its task")
     return _TASK(job)
+
+
+def _yield_to_parent() -> None:
+    os.nice(_WORKER_NICENESS)

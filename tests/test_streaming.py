@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pytest
 from carbonledger import io
 from carbonledger.config import Config
 from carbonledger.estimate import estimate
-from connectors.rawfile import iter_raw, read_raw
+from connectors.rawfile import iter_raw, read_raw, text_table
 from connectors.reader import iter_billing, read_billing
 from tests.conftest import FIXTURES, assert_ties_out
 
@@ -68,6 +69,20 @@ def test_parquet_and_json_lines_batches_cover_the_file_in_order(tmp_path, batch_
         batches = list(iter_raw(path, batch_rows))
         assert all(b.table.num_rows <= batch_rows for b in batches)
         assert np.array_equal(np.concatenate([b.source_rows for b in batches]), np.arange(1, len(frame) + 1))
+
+
+def test_parquet_batches_travel_with_the_files_types_and_become_text_where_used(tmp_path):
+    frame = pd.read_csv(FOCUS, dtype=str)
+    frame["BilledCost"] = pd.to_numeric(frame["BilledCost"])
+    parquet = tmp_path / "focus.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet)
+    batch = next(iter_raw(parquet, 100))
+    assert batch.rows_read == 100                     # counting rows does not convert
+    shipped = pickle.loads(pickle.dumps(batch))       # as a worker process receives it
+    assert pa.types.is_floating(shipped._table.schema.field("BilledCost").type)
+    expected = text_table(pa.Table.from_pandas(frame.iloc[:100], preserve_index=False))
+    assert shipped.table.equals(expected) and batch.table.equals(expected)
+    assert shipped.table.schema.field("BilledCost").type == pa.string()
 
 
 @pytest.mark.parametrize("gz", [False, True])
