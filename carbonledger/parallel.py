@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-import pyarrow as pa
-
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
@@ -77,15 +75,15 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
 
 def keep_freed_memory() -> None:
     """Keep up to 1 GiB of freed memory in this process for reuse, and give only blocks over 256 MiB
-    their own mapping (glibc; elsewhere nothing changes). Peak memory is unchanged: a batch reuses
-    what the previous one freed instead of faulting in new pages."""
+    their own mapping (glibc; elsewhere nothing changes). A batch reuses what the previous one freed
+    instead of faulting in new pages; peak memory grows a little (1M-row CSV.gz estimate: 1.64 →
+    1.83 GiB for the process tree)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _OWN_MAPPING_BYTES)
     mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
-    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _daemonic() -> bool:
@@ -108,4 +106,5 @@ def _run(job: Any) -> Any:
 
 
 def _yield_to_parent() -> None:
+    """Workers run niced: the parent, which reads and writes in order, is the serial stage."""
     os.nice(_WORKER_NICENESS)

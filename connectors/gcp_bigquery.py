@@ -162,7 +162,7 @@ def _query(
         )
         rows = client.query_and_wait(sql, job_config=config)
         return rows.to_arrow(create_bqstorage_client=False)
-    except auth_exceptions.DefaultCredentialsError as exc:
+    except auth_exceptions.DefaultCredentialsError:
         raise ConfigError(
             f"{source}: no Google credentials found; set up Application Default Credentials "
             "(GOOGLE_APPLICATION_CREDENTIALS or 'gcloud auth application-default login')"
