@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import csv
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pandas as pd
+
 import pytest
 from moto.server import ThreadedMotoServer
 
 from carbonledger import schema
 from carbonledger.config import DEMO_DATA_DIR
 from carbonledger.controls import EXACT, ControlTotals, TieOut
+from connectors.s3_delivery import s3_client
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURES = TESTS_DIR / "fixtures"
@@ -74,3 +77,17 @@ def aws_env(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def client(endpoint, aws_env):
+    """A boto3 S3 client of the local S3, with the test credentials."""
+    return s3_client(endpoint_url=endpoint)
+
+
+@pytest.fixture
+def bucket(client) -> str:
+    """A new, empty bucket on the local S3."""
+    name = f"cur-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return name

@@ -10,7 +10,6 @@ import json
 import shutil
 import socket
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -49,17 +48,6 @@ OLD_JULY, NEW_JULY = "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000
 JUNE_ASSEMBLY = "16e57707-f9e3-49be-8be6-b84e684b5194"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
-
-@pytest.fixture
-def client(endpoint):
-    return s3_client(endpoint_url=endpoint)
-
-
-@pytest.fixture
-def bucket(client) -> str:
-    name = f"cur-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    return name
 
 
 def gz(data: bytes) -> bytes:

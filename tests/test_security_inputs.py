@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +24,7 @@ from carbonledger.errors import ConfigError, InputFormatError
 from connectors import gcp_bigquery
 from connectors.azure_remote import AzureRemoteError, _local_path
 from connectors.discover import discover
-from connectors.s3_delivery import RemoteObject, S3Location, _cached, fetch_deliveries, s3_client
+from connectors.s3_delivery import RemoteObject, S3Location, _cached, fetch_deliveries
 from connectors.safe_paths import UnsafePath, contained, unsafe_reason
 
 HOSTILE_NAMES = ["../escape.csv.gz", "cur/../../escape.csv.gz", "/etc/cron.d/escape.csv", "cur\\..\\..\\escape.csv",
@@ -48,17 +47,6 @@ def test_ordinary_keys_are_kept(tmp_path, name):
 
 
 # --- S3 manifests --------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def client(endpoint, aws_env):
-    return s3_client(endpoint_url=endpoint)
-
-
-@pytest.fixture
-def bucket(client) -> str:
-    name = f"cur-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    return name
 
 
 def files_outside(root: Path, cache: Path) -> list[Path]:
