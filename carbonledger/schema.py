@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -174,6 +175,8 @@ def _cast(series: pd.Series, col: Column) -> pd.Series:
         return series.copy() if series.dtype == "float64" else pd.to_numeric(series, errors="raise").astype("float64")
     if col.dtype == "string" and series.dtype == _ARROW_TEXT:
         return _python_text(series)
+    if col.dtype == "string" and isinstance(series.dtype, pd.CategoricalDtype):
+        return _python_text_of_codes(series)
     return series.astype(col.dtype)
 
 
@@ -186,6 +189,17 @@ def _python_text(series: pd.Series) -> pd.Series:
     """
     objects = pa.array(series.array).to_pandas(deduplicate_objects=True).to_numpy()
     return pd.Series(pd.arrays.StringArray(objects), index=series.index)  # None → NA
+
+
+def _python_text_of_codes(series: pd.Series) -> pd.Series:
+    """Coded text (a categorical of distinct texts) as the canonical ``string`` dtype: each line
+    takes its category's Python object, so equal values share one object; nulls are ``pd.NA``."""
+    categories = series.cat.categories
+    if pd.api.types.infer_dtype(categories, skipna=False) != "string":
+        return series.astype("string")
+    texts = np.append(categories.to_numpy(dtype=object), pd.NA)
+    objects = texts[series.cat.codes.to_numpy()]       # code -1 (null) takes the appended pd.NA
+    return pd.Series(pd.arrays.StringArray._simple_new(objects, pd.StringDtype("python")), index=series.index)
 
 
 def validate(frame: pd.DataFrame, columns: tuple[Column, ...], stage: str) -> None:

@@ -52,7 +52,7 @@ def convert_aws_cur(raw_table: RawTable) -> Converted:
         )
     tag_columns = [c for c in by_csv_name if c.startswith(TAG_PREFIX)]
     wanted = [by_csv_name[c] for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS + tuple(tag_columns) if c in by_csv_name]
-    raw = raw_table.text_frame(wanted).rename(columns=renames)
+    raw = raw_table.coded_frame(wanted).rename(columns=renames)
     problems = Problems(raw.index)
     out = cur_billing_fields(raw, by_csv_name, problems)
     out["Tags"] = tags_json_from_columns(

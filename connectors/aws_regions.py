@@ -16,11 +16,13 @@ from importlib import resources
 
 import pandas as pd
 
-from connectors.values import first_present, on_uniques
+from connectors.values import Memo, first_present, is_coded, lowered, on_uniques
 
 _TEXT = pd.StringDtype("pyarrow")
 _AZ_REGION = r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$"
 _USAGE_TYPE_PREFIX = r"^([A-Z]{2,4}\d?)-"
+#: Regions found per distinct location, availability zone and usage type, kept across batches.
+_BY_LOCATION, _BY_ZONE, _BY_USAGE_TYPE = Memo(), Memo(), Memo()
 
 
 @cache
@@ -49,12 +51,13 @@ def cur_region(column: Callable[[str], pd.Series]) -> pd.Series:
     report lacks it.
     """
     location = on_uniques(column("product/location"),
-                          lambda place: place.str.lower().map(location_regions()).astype(_TEXT))
+                          lambda place: place.str.lower().map(location_regions()).astype(_TEXT), memo=_BY_LOCATION)
     zone = on_uniques(column("lineItem/AvailabilityZone"),
-                      lambda az: az.str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT))
+                      lambda az: az.str.lower().str.extract(_AZ_REGION)[0].astype(_TEXT), memo=_BY_ZONE)
     by_prefix = on_uniques(column("lineItem/UsageType"),
-                           lambda t: t.str.extract(_USAGE_TYPE_PREFIX)[0].map(usage_type_prefixes()).astype(_TEXT))
+                           lambda t: t.str.extract(_USAGE_TYPE_PREFIX)[0].map(usage_type_prefixes()).astype(_TEXT),
+                           memo=_BY_USAGE_TYPE)
     region = first_present(
-        column("product/regionCode").str.lower(), column("product/region").str.lower(), location, zone, by_prefix
+        lowered(column("product/regionCode")), lowered(column("product/region")), location, zone, by_prefix
     )
-    return region.astype(_TEXT)
+    return region if is_coded(region) else region.astype(_TEXT)

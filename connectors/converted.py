@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.tags import attribute
-from connectors.values import Problems, first_present
+from connectors.values import Problems, first_present, is_coded, prefixed
 
 _TEXT = pd.StringDtype("pyarrow")
 
@@ -47,10 +47,9 @@ def finish(
     frame, problems = converted.frame, converted.problems
     problems.add(frame["ChargePeriodEnd"] < frame["ChargePeriodStart"], "ChargePeriodEnd: before ChargePeriodStart")
     # Untagged lines belong to their account, labelled so a reader never mistakes it for a project tag.
-    fallback = "account:" + first_present(
-        frame.get("SubAccountName", pd.Series(pd.NA, index=frame.index, dtype=_TEXT)).astype(_TEXT),
-        frame["SubAccountId"].astype(_TEXT),
-    )
+    fallback = prefixed("account:", first_present(
+        _text(frame.get("SubAccountName", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))), _text(frame["SubAccountId"]),
+    ))
     tags = frame.get("Tags", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))
     for name, values in attribute(tags, fallback, project_tag_keys).items():
         frame[name] = values
@@ -58,3 +57,8 @@ def finish(
     frame["x_SourceFile"] = source_file
     frame["x_SourceRow"] = source_rows.astype("int64")
     return converted
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """A text column as Arrow-backed text, a coded one as it is."""
+    return values if is_coded(values) else values.astype(_TEXT)

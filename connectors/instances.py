@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from connectors.values import on_uniques, text_per_unique
+from connectors.values import Memo, is_coded, on_uniques, text_per_unique
 
 #: Units that mean hours in ConsumedUnit / pricing/unit (compared lowercased).
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h")
@@ -27,6 +27,8 @@ INSTANCE_USAGE_FAMILIES = ("BoxUsage", "SpotUsage", "DedicatedUsage", "HostUsage
 
 _TEXT = pd.StringDtype("pyarrow")
 _INSTANCE_USAGE_TYPE = r"^(?:[A-Z]{2,4}\d?-)?(?:%s)(?::(?P<type>[^\s:]+))?$" % "|".join(INSTANCE_USAGE_FAMILIES)
+#: Per distinct usage type, kept across batches: its instance type, and whether it is instance usage at all.
+_INSTANCE_OF_USAGE, _IS_INSTANCE_USAGE = Memo(), Memo()
 # Descriptions naming an instance type that are not the instance running (observed in the FOCUS
 # sample): EBS-optimised bandwidth ("$0.00 for 175 Mbps per t3a.small instance-hour") and Marketplace
 # software fees ("AWS Marketplace hourly software usage|us-east-1|m5.2xlarge"). The instance's own
@@ -46,15 +48,19 @@ _DESCRIPTION_PATTERNS = (
 
 def is_hour_unit(unit: pd.Series) -> pd.Series:
     """True where a unit is an hour unit."""
+    if is_coded(unit):
+        return on_uniques(unit, lambda text: text.str.strip().str.lower().isin(HOUR_UNITS).fillna(False).astype(bool),
+                          fill=False).astype(bool)
     return unit.astype(_TEXT).str.strip().str.lower().isin(HOUR_UNITS).fillna(False).astype(bool)
 
 
 def ec2_instance_usage(usage_type: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(is an instance usage type, the instance type after ':' or null) per CUR usage type."""
-    text = usage_type.astype(_TEXT)
-    instance = on_uniques(text, lambda t: t.str.extract(_INSTANCE_USAGE_TYPE)["type"].astype(_TEXT))
-    is_instance = on_uniques(text, lambda t: t.str.match(_INSTANCE_USAGE_TYPE).fillna(False).astype(bool), fill=False)
-    return is_instance.astype(bool), instance.astype(_TEXT)
+    text = usage_type if is_coded(usage_type) else usage_type.astype(_TEXT)
+    instance = on_uniques(text, lambda t: t.str.extract(_INSTANCE_USAGE_TYPE)["type"].astype(_TEXT), memo=_INSTANCE_OF_USAGE)
+    is_instance = on_uniques(text, lambda t: t.str.match(_INSTANCE_USAGE_TYPE).fillna(False).astype(bool), fill=False,
+                             memo=_IS_INSTANCE_USAGE)
+    return is_instance.astype(bool), instance if is_coded(instance) else instance.astype(_TEXT)
 
 
 def instance_from_description(description: pd.Series) -> pd.Series:

@@ -36,6 +36,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from carbonledger.errors import InputFormatError
+from connectors.values import categorical, coded_text
 
 #: Field values read as null.
 NULL_LITERALS = ("", "NULL")
@@ -61,10 +62,13 @@ class RaggedRow:
 class RawTable:
     """One file's data rows as text columns, with each row's 1-based data row number.
 
-    A batch read from a typed file (Parquet) may hold the file's own columns until ``table`` is
-    first used: they are converted to text (:func:`text_table`) then. A streamed read hands such
+    A batch read from a typed file (Parquet) may hold the file's own columns until it is first
+    used: they are converted to text (:func:`text_table`) then. A streamed read hands such
     batches to worker processes unconverted, so the conversion runs in the workers, in parallel,
-    rather than in the process that reads the file.
+    rather than in the process that reads the file. Dictionary-encoded and numeric columns stay
+    *coded* (an Arrow dictionary of their distinct texts) until plain text is asked for:
+    :meth:`coded_frame` hands them to a converter as pandas categoricals, so its per-value work
+    runs once per distinct value and no line's text is copied.
     """
 
     def __init__(self, path: str, table: pa.Table, source_rows: np.ndarray, ragged: list[RaggedRow] | None = None,
@@ -74,17 +78,27 @@ class RawTable:
         self.ragged = ragged if ragged is not None else []
         self._table = table
         self._typed = typed
+        self._plain: pa.Table | None = None
 
     @property
-    def table(self) -> pa.Table:
-        """The rows as flat, nullable text columns."""
+    def coded(self) -> pa.Table:
+        """The rows as flat, nullable text columns, repeated values possibly as Arrow dictionaries."""
         if self._typed:
-            self._table, self._typed = text_table(self._table), False
+            self._table, self._typed = text_table(self._table, coded=True), False
         return self._table
 
     @property
+    def table(self) -> pa.Table:
+        """The rows as flat, nullable plain text columns."""
+        if self._plain is None:
+            coded = self.coded
+            self._plain = coded.cast(pa.schema([pa.field(f.name, pa.string()) for f in coded.schema])) \
+                if any(pa.types.is_dictionary(f.type) for f in coded.schema) else coded
+        return self._plain
+
+    @property
     def columns(self) -> list[str]:
-        return self.table.column_names
+        return self.coded.column_names
 
     @property
     def rows_read(self) -> int:
@@ -93,15 +107,52 @@ class RawTable:
 
     def text_frame(self, columns: list[str]) -> pd.DataFrame:
         """The named columns (those present) as a frame of pandas text, indexed 0..n-1."""
-        present = [c for c in dict.fromkeys(columns) if c in self.table.column_names]
+        present = [c for c in dict.fromkeys(columns) if c in self.columns]
         if not present:
-            return pd.DataFrame(index=pd.RangeIndex(self.table.num_rows))
+            return pd.DataFrame(index=pd.RangeIndex(self.coded.num_rows))
         return self.table.select(present).to_pandas(types_mapper=lambda _: _TEXT)
+
+    def coded_frame(self, columns: list[str]) -> pd.DataFrame:
+        """The named columns (those present), indexed 0..n-1: coded columns as pandas categoricals of
+        their distinct texts (see ``connectors.values``), the others as pandas text."""
+        present = [c for c in dict.fromkeys(columns) if c in self.columns]
+        index = pd.RangeIndex(self.coded.num_rows)
+        frame = {name: _categorical(self.coded[name]) if pa.types.is_dictionary(self.coded.schema.field(name).type)
+                 else pd.Series(self.coded[name].to_pandas(types_mapper=lambda _: _TEXT).array, index=index)
+                 for name in present}
+        return pd.DataFrame(frame, index=index)
 
     def raw_records(self, positions: np.ndarray) -> list[str]:
         """JSON of the raw rows at ``positions`` (meant for the few quarantined rows)."""
-        rows = self.table.take(pa.array(positions, type=pa.int64())).to_pylist()
+        rows = self.coded.take(pa.array(positions, type=pa.int64())).to_pylist()
         return [json.dumps(row, ensure_ascii=False) for row in rows]
+
+
+def _categorical(column: pa.ChunkedArray) -> pd.Series:
+    """A dictionary-encoded text column as a pandas categorical (distinct texts, nulls as code -1).
+
+    A dictionary normally holds distinct texts; where chunks carry different dictionaries, or a
+    dictionary repeats a value or holds a null, the dictionaries are mapped onto one set of
+    distinct texts first.
+    """
+    index = pd.RangeIndex(len(column))
+    if column.num_chunks == 1:
+        chunk = column.chunk(0)
+        dictionary = chunk.dictionary
+        if dictionary.null_count == 0 and pc.count_distinct(dictionary).as_py() == len(dictionary):
+            codes = chunk.indices.cast(pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
+            return categorical(codes, dictionary.to_numpy(zero_copy_only=False), index)
+    texts: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    offset = 0
+    for chunk in column.chunks:
+        values = chunk.dictionary.to_numpy(zero_copy_only=False)
+        indices = chunk.indices.cast(pa.int64()).fill_null(-1 - offset).to_numpy(zero_copy_only=False)
+        texts.append(values)
+        codes.append(indices + offset)
+        offset += len(values)
+    return coded_text(np.concatenate(codes) if codes else np.empty(0, dtype=np.int64),
+                      np.concatenate(texts) if texts else np.empty(0, dtype=object), index)
 
 
 def is_parquet(path: Path) -> bool:
@@ -169,13 +220,17 @@ def concat_raw(path: Path, batches: list[RawTable]) -> RawTable:
                     np.concatenate([b.source_rows for b in batches]), [r for b in batches for r in b.ragged])
 
 
-def text_table(table: pa.Table) -> pa.Table:
-    """A typed, possibly nested table as flat nullable text columns (see the module docstring)."""
+def text_table(table: pa.Table, *, coded: bool = False) -> pa.Table:
+    """A typed, possibly nested table as flat nullable text columns (see the module docstring).
+
+    With ``coded``, dictionary-encoded and numeric columns come out as dictionaries of their
+    distinct texts instead of one text per row.
+    """
     columns: list[pa.ChunkedArray] = []
     names: list[str] = []
     for name, column in zip(table.column_names, table.columns):
         for flat_name, flat in _flattened(name, column):
-            columns.append(_as_text(flat))
+            columns.append(_as_text(flat, coded=coded))
             names.append(flat_name)
     return pa.table(columns, names=names) if names else pa.table({})
 
@@ -262,7 +317,7 @@ class _RowNumbering:
 
 def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawTable]:
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, read_dictionary=_repeated_texts(pq.ParquetFile(path)))
         schema = parquet.schema_arrow
         first_row = 1
         for batch in parquet.iter_batches(batch_size=batch_rows):
@@ -273,6 +328,31 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[RawTable]:
             yield RawTable(str(path), text_table(schema.empty_table()), np.empty(0, dtype=np.int64))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(path, f"not a readable Parquet file ({exc})") from exc
+
+
+#: A text column stored in more bytes per row than this (uncompressed) holds (nearly) unique values,
+#: which Parquet writers store plain: it is read as plain text. A dictionary-encoded column costs a
+#: code of a byte or two per row plus its small dictionary.
+_MAX_CODED_BYTES_PER_ROW = 8
+
+
+def _repeated_texts(parquet: pq.ParquetFile) -> list[str]:
+    """Top-level text columns the file stores dictionary-encoded (judged by its first row group):
+    read as dictionaries, each distinct value is decoded once and the converters work on the
+    dictionary (:meth:`RawTable.coded_frame`); a near-unique column (line item ids) is cheaper
+    read plain."""
+    if parquet.metadata.num_row_groups == 0:
+        return []
+    first = parquet.metadata.row_group(0)
+    chunks = {first.column(i).path_in_schema: first.column(i) for i in range(first.num_columns)}
+    names = []
+    for schema_field in parquet.schema_arrow:
+        chunk = chunks.get(schema_field.name)
+        if chunk is None or not (pa.types.is_string(schema_field.type) or pa.types.is_large_string(schema_field.type)):
+            continue
+        if chunk.has_dictionary_page and chunk.total_uncompressed_size < _MAX_CODED_BYTES_PER_ROW * max(first.num_rows, 1):
+            names.append(schema_field.name)
+    return names
 
 
 def _json_lines_header(path: Path) -> list[str]:
@@ -342,20 +422,28 @@ def _flattened(name: str, column: pa.ChunkedArray) -> list[tuple[str, pa.Chunked
     return [pair for child, values in zip(column.type, children) for pair in _flattened(f"{name}.{child.name}", values)]
 
 
-def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _as_text(column: pa.ChunkedArray, *, coded: bool = False) -> pa.ChunkedArray:
     """A non-struct column as nullable text: lists and maps as JSON, ``NULL`` literals as nulls.
 
     Dictionary-encoded and numeric columns (Parquet costs, quantities, repeated names) are cast
-    once per distinct value and taken back by index; other columns are cast row by row.
+    once per distinct value and taken back by index (``coded``: kept as a dictionary of the
+    texts); other columns are cast row by row.
     """
     if pa.types.is_nested(column.type):
         return pa.chunked_array([_json_text(chunk) for chunk in column.chunks], type=pa.string())
     kind = column.type
     if pa.types.is_dictionary(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
         encoded = [chunk if pa.types.is_dictionary(kind) else chunk.dictionary_encode() for chunk in column.chunks]
+        if coded:
+            return pa.chunked_array([pa.DictionaryArray.from_arrays(_as_int32(chunk.indices), _scalar_text(chunk.dictionary))
+                                     for chunk in encoded], type=pa.dictionary(pa.int32(), pa.string()))
         return pa.chunked_array([pc.take(_scalar_text(chunk.dictionary), chunk.indices) for chunk in encoded],
                                 type=pa.string())
     return _scalar_text(column)
+
+
+def _as_int32(indices: pa.Array) -> pa.Array:
+    return indices if indices.type == pa.int32() else pc.cast(indices, pa.int32())
 
 
 def _scalar_text(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from connectors.values import coded_text, factorized, first_present
 
 #: Tag keys naming the project a line belongs to, in priority order.
 DEFAULT_PROJECT_TAG_KEYS: tuple[str, ...] = ("project", "project-name", "application")
@@ -29,7 +29,6 @@ WORKLOAD_TAG_KEYS: tuple[str, ...] = ("workload-class", "workload")
 #: Workload classes the footprint model knows; other values are ignored (null).
 WORKLOAD_CLASSES: tuple[str, ...] = ("training", "inference", "interactive", "idle")
 
-_TEXT = pd.StringDtype("pyarrow")
 _SEPARATORS = re.compile(r"[-_\s]")
 
 
@@ -42,14 +41,15 @@ def normalise_tag_key(key: str) -> str:
 
 
 def tags_json_from_columns(columns: dict[str, pd.Series], index: pd.Index) -> pd.Series:
-    """JSON object strings from one text column per tag key (empty values left out; no tags → null).
+    """JSON object strings from one text column per tag key (empty values left out; no tags → null),
+    coded (``connectors.values``).
 
     Built once per distinct combination of tag values (rows repeat a resource's tags every hour).
     """
     entries: list[tuple[list[str], np.ndarray]] = []
     combination = np.zeros(len(index), dtype=np.int64)
     for key, values in columns.items():
-        codes, uniques = pd.factorize(values)
+        codes, uniques = factorized(values)
         prefix = json.dumps(key, ensure_ascii=False) + ": "
         entries.append(([prefix + json.dumps(str(u), ensure_ascii=False) for u in uniques], codes))
         combination, _ = pd.factorize(combination * (len(uniques) + 1) + codes + 1)
@@ -58,8 +58,7 @@ def tags_json_from_columns(columns: dict[str, pd.Series], index: pd.Index) -> pd
     for row in first_rows:
         present = [texts_of_key[codes[row]] for texts_of_key, codes in entries if codes[row] >= 0]
         texts.append("{" + ", ".join(present) + "}" if present else None)
-    tags = pa.array(texts, type=pa.large_string()).take(pa.array(combination))
-    return pd.Series(pd.arrays.ArrowStringArray(tags), index=index)
+    return coded_text(combination, texts, index)
 
 
 def invalid_tags(tags: pd.Series) -> pd.Series:
@@ -74,8 +73,9 @@ def attribute(
     fallback_project: pd.Series,
     project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
 ) -> pd.DataFrame:
-    """``x_Project`` (tag, else ``fallback_project``), ``x_Team`` and ``x_WorkloadClass`` per row."""
-    codes, uniques = pd.factorize(tags)
+    """``x_Project`` (tag, else ``fallback_project``), ``x_Team`` and ``x_WorkloadClass`` per row, coded
+    (``connectors.values``)."""
+    codes, uniques = factorized(tags)
     project_keys = [normalise_tag_key(k) for k in project_tag_keys]
     team_keys = [normalise_tag_key(k) for k in TEAM_TAG_KEYS]
     workload_keys = [normalise_tag_key(k) for k in WORKLOAD_TAG_KEYS]
@@ -87,10 +87,9 @@ def attribute(
         found["x_Team"].append(_first(by_key, team_keys))
         workload = (_first(by_key, workload_keys) or "").strip().lower()
         found["x_WorkloadClass"].append(workload if workload in WORKLOAD_CLASSES else None)
-    positions = pa.array(np.where(codes < 0, len(uniques), codes))
-    out = {name: pa.array(values + [None], type=pa.large_string()).take(positions) for name, values in found.items()}
-    out["x_Project"] = pc.coalesce(out["x_Project"], pa.array(fallback_project.astype(_TEXT)))
-    return pd.DataFrame({name: pd.arrays.ArrowStringArray(values) for name, values in out.items()}, index=tags.index)
+    out = {name: coded_text(codes, values, tags.index) for name, values in found.items()}
+    out["x_Project"] = first_present(out["x_Project"], fallback_project)
+    return pd.DataFrame(out, index=tags.index)
 
 
 def _loads(text: str) -> object:
