@@ -28,7 +28,11 @@ def text_codes(values: pd.Series | pd.api.extensions.ExtensionArray | np.ndarray
     objects = np.ascontiguousarray(np.asarray(values.array if isinstance(values, pd.Series) else values, dtype=object))
     if objects.ndim != 1:
         raise ValueError(f"text_codes takes a one-dimensional column, got shape {objects.shape}")
-    by_identity, identities = pd.factorize(_addresses(objects))
+    addresses = _addresses(objects)
+    if len(addresses) and (addresses == addresses[0]).all():        # one object on every line (common)
+        by_value, uniques = pd.factorize(objects[:1], use_na_sentinel=True)
+        return np.full(len(objects), by_value[0], dtype=by_value.dtype), uniques
+    by_identity, identities = pd.factorize(addresses)
     first = np.empty(len(identities), dtype=np.int64)
     # where an identity occurs several times the last assignment wins: walking backwards, its first line
     first[by_identity[::-1]] = np.arange(len(objects) - 1, -1, -1)

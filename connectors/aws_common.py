@@ -31,7 +31,7 @@ import pandas as pd
 from connectors.aws_regions import cur_region
 from connectors.instances import ec2_instance_usage, is_hour_unit
 from connectors.values import (
-    Problems, first_present, on_uniques, parse_number, parse_timestamp, quoted, require, stripped, where_text,
+    Problems, constant_text, first_present, on_uniques, parse_number, parse_timestamp, quoted, require, stripped, where_text,
 )
 
 #: lineItem/LineItemType → FOCUS ChargeCategory.
@@ -94,7 +94,7 @@ def cur_billing_fields(raw: pd.DataFrame, labels: Mapping[str, str], problems: P
     for field, name in (("ChargePeriodStart", "lineItem/UsageStartDate"), ("ChargePeriodEnd", "lineItem/UsageEndDate"),
                         ("BillingPeriodStart", "bill/BillingPeriodStartDate")):
         out[field] = parse_timestamp(column(name), label(name), problems)
-    out["ProviderName"] = pd.Series("aws", index=index, dtype=_TEXT)
+    out["ProviderName"] = constant_text("aws", index)
     out["BillingAccountId"] = column("bill/PayerAccountId")
     out["SubAccountId"] = column("lineItem/UsageAccountId")
     out["RegionId"] = cur_region(column)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.tags import attribute
-from connectors.values import Problems, first_present, is_coded, prefixed
+from connectors.values import Problems, constant_text, first_present, is_coded, prefixed
 
 _TEXT = pd.StringDtype("pyarrow")
 
@@ -53,8 +53,8 @@ def finish(
     tags = frame.get("Tags", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))
     for name, values in attribute(tags, fallback, project_tag_keys).items():
         frame[name] = values
-    frame["x_SourceFormat"] = source_format
-    frame["x_SourceFile"] = source_file
+    frame["x_SourceFormat"] = constant_text(source_format, frame.index)
+    frame["x_SourceFile"] = constant_text(source_file, frame.index)
     frame["x_SourceRow"] = source_rows.astype("int64")
     return converted
 

@@ -182,10 +182,17 @@ def coded_text(codes: np.ndarray, texts: Sequence[str | None] | np.ndarray, inde
     return categorical(lookup[codes], categories, index)
 
 
+def constant_text(text: str, index: pd.Index) -> pd.Series:
+    """A coded text column holding ``text`` on every line."""
+    return categorical(np.zeros(len(index), dtype=np.int8), np.array([text], dtype=object), index)
+
+
 def categorical(codes: np.ndarray, categories: np.ndarray, index: pd.Index) -> pd.Series:
     """A coded text column from codes (-1: null) and *distinct, non-null* texts, trusted as such
     (pandas would otherwise hash every text again to check)."""
-    dtype = pd.CategoricalDtype._from_fastpath(pd.Index(categories, dtype=object), ordered=False)
+    texts = pd.Index(categories, dtype=object)
+    texts._cache["is_unique"] = True    # pandas re-checks whenever it rebuilds the dtype (pandas < 3)
+    dtype = pd.CategoricalDtype._from_fastpath(texts, ordered=False)
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
 
 
