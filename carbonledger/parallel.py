@@ -15,6 +15,14 @@ large freed block straight back to the kernel, so each batch faults in fresh zer
 third of a streamed estimate's CPU went to the kernel); :func:`keep_freed_memory` makes this
 process and its workers keep freed memory for the next batch instead.
 
+Jobs and results carry tens of MB of Arrow data each. Pickled through the pool's pipe, every
+byte is copied four times (into the pickle, through the pipe twice, out of the pickle) into
+freshly faulted pages. Where a shared-memory folder (``/dev/shm``) has room, Arrow buffers travel
+out of band instead (pickle protocol 5): the sender writes them once into a spool file there,
+the receiver maps the file and reads the buffers where they lie, and the file is removed at once
+(the mapping lives on until the last array using it is freed). Only the small rest of the pickle
+goes through the pipe. Without such a folder everything is pickled as before.
+
 What does not belong here: what the jobs do (``estimate``, ``staging``).
 """
 
@@ -22,12 +30,20 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import mmap
 import multiprocessing as mp
 import os
+import pickle
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+import pyarrow as pa
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -37,6 +53,13 @@ _TASK: Callable[[Any], Any] | None = None
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _KEEP_FREED_BYTES, _OWN_MAPPING_BYTES = 1 << 30, 256 << 20
 _WORKER_NICENESS = 5
+#: Where spool files are written (memory-backed) and the free space it must have to be used.
+_SHARED_MEMORY = Path("/dev/shm")
+_MIN_SPOOL_FREE_BYTES = 1 << 30
+#: Arrow buffers smaller than this stay in the pickle.
+_MIN_SPOOLED_BYTES = 1 << 16
+_ALIGNMENT = 64
+_SPOOL: Path | None = None
 
 
 def default_workers() -> int:
@@ -48,7 +71,7 @@ def default_workers() -> int:
 def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int | None = None) -> Iterator[Result]:
     """``task(job)`` for every job, in order, computed by ``workers`` forked processes (default
     :func:`default_workers`). An exception in a task is raised here, for its job, in order."""
-    global _TASK
+    global _TASK, _SPOOL
     workers = workers or default_workers()
     keep_freed_memory()
     jobs = iter(jobs)
@@ -60,17 +83,20 @@ def ordered_map(task: Callable[[Job], Result], jobs: Iterable[Job], workers: int
     if _TASK is not None:
         raise RuntimeError("ordered_map is already running in this process (nested parallel maps are not supported)")
     _TASK = task                      # inherited by the forked workers
+    spool = _SPOOL = _spool_folder()
     try:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_yield_to_parent) as pool:
-            in_flight: deque[Future[Result]] = deque()
+            in_flight: deque[Future[Any]] = deque()
             for job in itertools.chain(head, jobs):
-                in_flight.append(pool.submit(_run, job))
+                in_flight.append(pool.submit(_run, _ship(job, spool)))
                 if len(in_flight) > workers:
-                    yield in_flight.popleft().result()
+                    yield _receive(in_flight.popleft().result())
             while in_flight:
-                yield in_flight.popleft().result()
+                yield _receive(in_flight.popleft().result())
     finally:
-        _TASK = None
+        _TASK = _SPOOL = None
+        if spool is not None:
+            shutil.rmtree(spool, ignore_errors=True)
 
 
 def keep_freed_memory() -> None:
@@ -99,10 +125,77 @@ def _billiard_daemon() -> bool:
     return bool(getattr(billiard.current_process(), "daemon", False))
 
 
-def _run(job: Any) -> Any:
+def _run(shipped: Any) -> Any:
     if _TASK is None:
         raise RuntimeError("worker process started without its task")
-    return _TASK(job)
+    return _ship(_TASK(_receive(shipped)), _SPOOL)
+
+
+@dataclass(frozen=True)
+class _Spooled:
+    """An object pickled with its large Arrow buffers in a spool file: ``pickled`` is the rest,
+    ``spans`` each buffer's (offset, size) in the file."""
+
+    pickled: bytes
+    path: str
+    spans: tuple[tuple[int, int], ...]
+
+
+def _spool_folder() -> Path | None:
+    """A fresh folder for this map's spool files in shared memory, or None where there is none with room."""
+    try:
+        if _SHARED_MEMORY.is_dir() and _free_bytes(_SHARED_MEMORY) >= _MIN_SPOOL_FREE_BYTES:
+            return Path(tempfile.mkdtemp(prefix="carbonledger-spool-", dir=_SHARED_MEMORY))
+    except OSError:
+        pass
+    return None
+
+
+def _free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _ship(value: Any, spool: Path | None) -> Any:
+    """``value`` ready to cross to the other process: as it is (pickled by the pool), or spooled."""
+    if spool is None:
+        return value
+    buffers: list[pickle.PickleBuffer] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if isinstance(view.obj, pa.Buffer) and view.nbytes >= _MIN_SPOOLED_BYTES:
+            buffers.append(buffer)
+            return False
+        return True                     # in the pickle: small buffers, and NumPy arrays (they stay writable)
+
+    pickled = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+    if not buffers:
+        return value
+    spans = []
+    fd, path = tempfile.mkstemp(dir=spool)
+    with os.fdopen(fd, "wb") as handle:
+        for buffer in buffers:
+            view = buffer.raw()
+            handle.write(bytes(-handle.tell() % _ALIGNMENT))    # each buffer 64-byte aligned, as Arrow's own
+            spans.append((handle.tell(), view.nbytes))
+            handle.write(view)
+    return _Spooled(pickled, path, tuple(spans))
+
+
+def _receive(shipped: Any) -> Any:
+    """What :func:`_ship` sent: spooled buffers are mapped from their file (then removed), not copied."""
+    if not isinstance(shipped, _Spooled):
+        return shipped
+    try:
+        with open(shipped.path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            mapped = mmap.mmap(handle.fileno(), size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                               prot=mmap.PROT_READ) if size else b""
+    finally:
+        os.unlink(shipped.path)
+    view = memoryview(mapped)
+    return pickle.loads(shipped.pickled, buffers=[view[start:start + size] for start, size in shipped.spans])
 
 
 def _yield_to_parent() -> None:
