@@ -48,7 +48,6 @@ AWS_FLEET_PUE = 1.15   # pue_defaults.csv (aws), for regions without their own P
 PROXY_YEAR_OFFSET_H = 48
 DATA = ROOT / "footprint" / "data"
 GRID = ROOT / "intensity" / "data"
-DEFAULT_BATCH_ROWS = 100_000   # connectors.rawfile.DEFAULT_BATCH_ROWS
 
 
 def peak_rss_gib() -> float:
@@ -58,12 +57,18 @@ def peak_rss_gib() -> float:
 
 class TreeMemory:
     """Samples the memory of this process and all its descendants (worker processes included)
-    every 50 ms; ``peak_gib`` is the largest sum seen. Each process counts its proportional set
-    size (PSS: pages shared copy-on-write with forked workers are split between them, not counted
-    once per process). Linux /proc only."""
+    every ``interval_s``; ``peak_gib`` is the largest sum seen. Each process counts its proportional
+    set size (PSS: pages shared copy-on-write with forked workers are split between them, not
+    counted once per process). Linux /proc only.
 
-    def __init__(self) -> None:
+    Reading ``smaps_rollup`` makes the kernel walk a process's page tables: at 50 ms on two cores
+    the sampler itself took about a tenth of the machine from a 10M-row estimate (30.9 s without,
+    34.4 s with it), hence the default of 250 ms (``--sample-ms``). A batch lasts longer than
+    that, and memory changes batch by batch."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
         import threading
+        self.interval_s = interval_s
         self.peak_gib = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -77,7 +82,7 @@ class TreeMemory:
         self._thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(self.interval_s):
             total_kib = sum(self._pss_kib(pid) for pid in self._tree(os.getpid()))
             self.peak_gib = max(self.peak_gib, total_kib / 2**20)
 
@@ -124,15 +129,16 @@ def run_carbonledger(path: Path, write_dir: Path | None, batch_rows: int, fmt: s
 
     from carbonledger.config import Config
     from carbonledger.estimate import estimate
+    from connectors.rawfile import default_batch_rows
 
     phases = Phases()
     with tempfile.TemporaryDirectory(prefix="bench-estimate-") as scratch:
         out = write_dir or Path(scratch)
         result, _ = phases.run("estimate", lambda: estimate([path], fmt, out, Config(), report=False,
-                                                            batch_rows=batch_rows))
+                                                            batch_rows=batch_rows or None))
         summary = result.summary
     return {"phases": phases.seconds, "rows": summary["rows_in"], "co2e_t": summary["co2e_kg"] / 1000,
-            "projects": len(summary["top_projects"]), "batch_rows": batch_rows}
+            "projects": len(summary["top_projects"]), "batch_rows": batch_rows or default_batch_rows(path)}
 
 
 def _catalogue_power_w() -> "Any":
@@ -246,7 +252,8 @@ def run_duckdb(path: Path) -> dict[str, Any]:
             "projects": int(len(per_project)), "duckdb": duckdb.__version__}
 
 
-def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch_rows: int, fmt: str) -> None:
+def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch_rows: int, fmt: str,
+          sample_ms: int = 250) -> None:
     """Run one approach in this (fresh) process and print its result as one JSON line."""
     runner: Callable[[], dict[str, Any]] = {
         "carbonledger": lambda: run_carbonledger(path, write_dir, batch_rows, fmt),
@@ -262,9 +269,10 @@ def child(approach: str, path: Path, write_dir: Path | None, profile: int, batch
         stats.sort_stats("tottime").print_stats(profile)
         stats.sort_stats("cumulative").print_stats(profile)
     else:
-        with TreeMemory() as tree:
+        with TreeMemory(sample_ms / 1000) as tree:
             result = runner()
         result["peak_tree_gib"] = round(tree.peak_gib, 3)   # this process + its worker processes, sampled
+        result["sample_ms"] = sample_ms
     result["peak_rss_gib"] = round(peak_rss_gib(), 3)
     print(json.dumps(result))
 
@@ -276,7 +284,7 @@ def parent(args: argparse.Namespace) -> None:
     records = []
     for approach in approaches:
         cmd = [sys.executable, __file__, str(path), "--child", approach, "--profile", str(args.profile),
-               "--batch-rows", str(args.batch_rows), "--format", args.format]
+               "--batch-rows", str(args.batch_rows), "--format", args.format, "--sample-ms", str(args.sample_ms)]
         if args.write:
             cmd += ["--write", str(args.write)]
         started = time.perf_counter()
@@ -321,11 +329,14 @@ def main() -> None:
     parser.add_argument("--format", default="aws-cur",
                         help="carbonledger's input format (e.g. gcp, focus for the other generators' files; "
                              "the pandas and DuckDB baselines read legacy CUR only)")
-    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="carbonledger's batch size")
+    parser.add_argument("--batch-rows", type=int, default=0,
+                        help="carbonledger's batch size (default: estimate's own, by file type)")
+    parser.add_argument("--sample-ms", type=int, default=250,
+                        help="how often the process tree's memory is sampled (the sampling itself costs CPU)")
     parser.add_argument("--child", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.file.resolve(), args.write, args.profile, args.batch_rows, args.format)
+        child(args.child, args.file.resolve(), args.write, args.profile, args.batch_rows, args.format, args.sample_ms)
     else:
         parent(args)
 

@@ -22,7 +22,7 @@ import pandas as pd
 from carbonledger.config import BILLING_FORMATS, DEMO_END_DATE, DEMO_START_DATE, Config
 from carbonledger.controls import TieOutError
 from carbonledger.errors import EXIT_OK, EXIT_TIE_OUT, CarbonLedgerError, UsageError, redact
-from connectors.rawfile import DEFAULT_BATCH_ROWS
+from connectors.rawfile import DEFAULT_BATCH_ROWS, PARQUET_BATCH_ROWS
 from connectors.telemetry import TELEMETRY_FORMATS
 
 log = logging.getLogger("carbonledger")
@@ -79,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--no-report", action="store_true", help="skip the HTML/CSV report")
     est.add_argument("--workers", type=_positive_int, help="processes accounting batches in parallel "
                      "(default: the CPUs available, at most 4; 1 = one process)")
-    est.add_argument("--batch-rows", type=_positive_int, default=DEFAULT_BATCH_ROWS,
-                     help=f"rows per streamed batch (default {DEFAULT_BATCH_ROWS:,}; memory grows with it)")
+    est.add_argument("--batch-rows", type=_positive_int, default=None,
+                     help=f"rows per streamed batch (default {PARQUET_BATCH_ROWS:,} for Parquet, "
+                          f"{DEFAULT_BATCH_ROWS:,} for CSV and JSON lines; memory grows with it)")
     est.add_argument("--telemetry", nargs="+", type=Path, metavar="FILE",
                      help="on-node telemetry files or directories (CodeCarbon, DCGM, nvidia-smi, Kepler, Scaphandre) to reconcile")
     est.add_argument("--telemetry-format", default="auto", choices=TELEMETRY_FORMATS, help="telemetry format (default: detect)")

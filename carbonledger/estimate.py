@@ -36,7 +36,6 @@ from carbonledger.controls import ControlTotals, TieOut
 from carbonledger.engine import Accountant, Accounted, Outputs
 from carbonledger.errors import UsageError
 from carbonledger.parallel import ordered_map
-from connectors.rawfile import DEFAULT_BATCH_ROWS
 from connectors.rawfile import RawTable
 from connectors.reader import raw_batches, read_batch
 from footprint.summary import LedgerTotals, reason_counts, summary_of
@@ -107,7 +106,7 @@ class _Running:
 
 
 def estimate(inputs: Sequence[Path | str], fmt: str, out_dir: Path, config: Config | None = None, *,
-             report: bool = True, batch_rows: int = DEFAULT_BATCH_ROWS,
+             report: bool = True, batch_rows: int | None = None,
              workers: int | None = None) -> tuple[Estimated, Outputs]:
     """Account the given billing files and write ledger, quarantine, summary and (with ``report``) the report.
 

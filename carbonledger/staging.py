@@ -44,7 +44,7 @@ from carbonledger.controls import ControlTotals
 from connectors import ReadResult
 from connectors.discover import billing_files
 from carbonledger.parallel import ordered_map
-from connectors.rawfile import DEFAULT_BATCH_ROWS, RawTable
+from connectors.rawfile import RawTable
 from connectors.reader import raw_batches, read_batch
 
 log = logging.getLogger("carbonledger")
@@ -55,7 +55,7 @@ _MANIFEST = "split.json"
 
 
 def source_day(paths: Sequence[Path], fmt: str, day: dt.date, project_tag_keys: Sequence[str], root: Path, *,
-               batch_rows: int = DEFAULT_BATCH_ROWS) -> ReadResult:
+               batch_rows: int | None = None) -> ReadResult:
     """One UTC day of a file source: its billing rows, quarantined rows and the day's control totals.
 
     ``root`` is the source's own staging directory; ``batch_rows`` the streaming batch of a split."""
@@ -90,7 +90,7 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def _build(files: Sequence[Path], fmt: str, project_tag_keys: Sequence[str], root: Path, version: str,
-           batch_rows: int) -> None:
+           batch_rows: int | None) -> None:
     log.info("splitting %d billing file(s) by day into %s", len(files), root / version)
     building = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
@@ -116,7 +116,7 @@ class _SplitBatch:
 
 
 def _write_parts(files: Sequence[Path], fmt: str, project_tag_keys: Sequence[str], target: Path,
-                 batch_rows: int) -> None:
+                 batch_rows: int | None) -> None:
     """Every day's rows appended to that day's parts, batch by batch (converted in worker processes);
     quarantined rows without a day go to the first day of their file's billing rows once it is known."""
     schemas = {"billing": io.arrow_schema(schema.empty(schema.BILLING_COLUMNS)),

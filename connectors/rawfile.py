@@ -44,8 +44,14 @@ NULL_LITERALS = ("", "NULL")
 JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 
 _TEXT = pd.StringDtype("pyarrow")
-#: Rows per batch when a file is streamed (a batch's raw text and its ledger lines fit in a few hundred MB).
+#: Rows per batch when a text file (CSV, JSON lines) is streamed: a batch's raw text and its ledger
+#: lines fit in a few hundred MB.
 DEFAULT_BATCH_ROWS = 100_000
+#: Rows per batch when a Parquet file is streamed: its text arrives coded (a code per line), so a
+#: batch costs less memory per row, and larger batches spread each batch's fixed costs (its
+#: dictionaries, per-column steps) over more rows (10M-row month on 2 cores: 31.8 s at 100k, 27.1 s
+#: at 200k, 27.2 s at 250k, with more memory).
+PARQUET_BATCH_ROWS = 200_000
 _CSV_BLOCK_BYTES = 16 << 20
 
 
@@ -192,14 +198,21 @@ def read_raw(path: Path) -> RawTable:
     return concat_raw(path, list(iter_raw(path)))
 
 
-def iter_raw(path: Path, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[RawTable]:
-    """The file as consecutive batches of about ``batch_rows`` data rows (text columns), streamed.
+def default_batch_rows(path: Path) -> int:
+    """Rows per streamed batch of a file: :data:`PARQUET_BATCH_ROWS` for Parquet, else :data:`DEFAULT_BATCH_ROWS`."""
+    return PARQUET_BATCH_ROWS if is_parquet(Path(path)) else DEFAULT_BATCH_ROWS
+
+
+def iter_raw(path: Path, batch_rows: int | None = None) -> Iterator[RawTable]:
+    """The file as consecutive batches of about ``batch_rows`` data rows (text columns), streamed
+    (default: :func:`default_batch_rows`).
 
     A Parquet file is read by record batches and a CSV file by blocks, so only one batch of raw
     text is in memory at a time; a JSON lines file is parsed whole (its types are inferred over the
     file) and handed out in slices. Row numbers (``source_rows``, ragged rows) count from the start
     of the file, so a batch's rows are numbered exactly as a whole-file read numbers them.
     """
+    batch_rows = default_batch_rows(path) if batch_rows is None else batch_rows
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     if is_parquet(path):

@@ -33,7 +33,7 @@ from connectors.detect import format_of_columns, near_miss
 from connectors.discover import BILLING_SUFFIXES, billing_files
 from connectors.focus import convert_focus
 from connectors.gcp import convert_gcp
-from connectors.rawfile import DEFAULT_BATCH_ROWS, RawTable, iter_raw, read_header
+from connectors.rawfile import RawTable, iter_raw, read_header
 from connectors.tags import DEFAULT_PROJECT_TAG_KEYS
 
 #: Formats read_billing can read now.
@@ -57,7 +57,7 @@ def read_billing(
     fmt: str = "auto",
     *,
     project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> ReadResult:
     """Read billing files, directories or CUR manifests (``fmt``: ``auto`` or one of :data:`FORMATS`) whole.
 
@@ -79,7 +79,7 @@ def iter_billing(
     fmt: str = "auto",
     *,
     project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
 ) -> Iterator[ReadResult]:
     """Read billing files as a stream of batches of at most about ``batch_rows`` rows each.
 
@@ -92,7 +92,7 @@ def iter_billing(
 
 
 def raw_batches(paths: Sequence[str | Path], fmt: str = "auto", *,
-                batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[tuple[RawTable, str]]:
+                batch_rows: int | None = None) -> Iterator[tuple[RawTable, str]]:
     """The raw text batches of the billing files with each file's format: the reading half of
     :func:`iter_billing`, whose other half (:func:`read_batch`) may run in another process."""
     paths = _as_list(paths)
