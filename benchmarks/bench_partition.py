@@ -3,8 +3,10 @@
 The source is one month file (from ``generate_cur_month.py``); each run materialises the daily
 assets of one UTC day in-process (raw billing → ledger with its tie-out check → hourly intensity
 → the day's ledger, quarantine, summary, report and extracts), as ``carbonledger run`` does
-without the period report. The first day pays for splitting the month by day
-(``carbonledger.staging``); the next days read their day's split only.
+without the period report. A Parquet CUR month is read day by day from its dated rows (each day
+decodes the file and converts only its own rows, ``carbonledger.staging``); a CSV month, or one
+with a row whose start cannot be read, is split by day by the first day, and the next days read
+their day's split only.
 
 Run::
 

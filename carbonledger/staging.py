@@ -11,6 +11,13 @@ appended to their days' parts in input order. The version hashes the files' path
 the project tag keys and this layout, so a new or restated delivery (or a changed config) makes a
 new split, and the previous split of the source is removed.
 
+A Parquet file whose rows can be dated before conversion (AWS CUR: the usage start column, read
+exactly as the converter reads it; :func:`connectors.reader.row_days`) needs no split: each
+partition decodes the files, keeps its day's rows and converts only those, so the first day of a
+new delivery costs about what any other day costs. A file with a row whose start cannot be read
+is split as above (such a quarantined row belongs to the first day of its file's billing rows,
+which only converting the whole file tells).
+
 Rows go to days exactly as :func:`carbonledger.engine.select_day` assigns them (by
 ``ChargePeriodStart``; quarantined rows without one go to the first day of their file's billing
 rows) and come back in the same order, so a partition reads the same rows, quarantine and control
@@ -36,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -44,8 +52,8 @@ from carbonledger.controls import ControlTotals
 from connectors import ReadResult
 from connectors.discover import billing_files
 from carbonledger.parallel import ordered_map
-from connectors.rawfile import RawTable
-from connectors.reader import raw_batches, read_batch
+from connectors.rawfile import RawTable, concat_raw, is_parquet
+from connectors.reader import raw_batches, read_batch, row_days
 
 log = logging.getLogger("carbonledger")
 
@@ -63,6 +71,9 @@ def source_day(paths: Sequence[Path], fmt: str, day: dt.date, project_tag_keys: 
     version = _version(files, fmt, project_tag_keys)
     split = root / version
     if not (split / _MANIFEST).is_file():
+        direct = _day_without_split(files, fmt, day, project_tag_keys, batch_rows)
+        if direct is not None:
+            return direct
         with _locked(root):
             if not (split / _MANIFEST).is_file():
                 _build(files, fmt, project_tag_keys, root, version, batch_rows)
@@ -70,6 +81,35 @@ def source_day(paths: Sequence[Path], fmt: str, day: dt.date, project_tag_keys: 
     billing, quarantine = _read_day(split / f"day={day.isoformat()}", manifest["files"])
     inputs = ControlTotals.of(billing) + ControlTotals.of(quarantine)
     return ReadResult(billing, quarantine, inputs, manifest["files"])
+
+
+def _day_without_split(files: Sequence[Path], fmt: str, day: dt.date, project_tag_keys: Sequence[str],
+                       batch_rows: int | None) -> ReadResult | None:
+    """The day read straight from Parquet files whose rows can be dated before conversion
+    (``connectors.reader.row_days``): each batch is dated from its start column alone and only the
+    day's rows are converted, so a day costs one decode of the files, not a conversion of the month.
+    None where that does not apply (a text file, another format, a row without a readable start);
+    the split is built then."""
+    if not files or not all(is_parquet(f) for f in files):
+        return None
+    wanted = np.datetime64(day, "D")
+    rows: dict[str, list[RawTable]] = {str(f): [] for f in files}
+    formats: dict[str, str] = {}
+    for raw, file_fmt in raw_batches(list(files), fmt, batch_rows=batch_rows):
+        days = row_days(raw, file_fmt)
+        if days is None:
+            log.info("%s: rows cannot all be dated before conversion; splitting the source by day instead", raw.path)
+            return None
+        rows[raw.path].append(raw.rows(np.flatnonzero(days == wanted)))
+        formats[raw.path] = file_fmt
+    results = [read_batch(concat_raw(Path(path), batches), formats[path], project_tag_keys)
+               for path, batches in rows.items() if batches]
+    inputs = ControlTotals(rows=0)
+    for result in results:
+        inputs = inputs + result.inputs
+    return ReadResult(pd.concat([r.billing for r in results], ignore_index=True) if results else schema.empty(schema.BILLING_COLUMNS),
+                      pd.concat([r.quarantine for r in results], ignore_index=True) if results else schema.empty(schema.QUARANTINE_COLUMNS),
+                      inputs, [str(f) for f in files])
 
 
 def _version(files: Sequence[Path], fmt: str, project_tag_keys: Sequence[str]) -> str:

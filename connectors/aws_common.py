@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.aws_regions import cur_region
+from connectors.rawfile import RawTable
 from connectors.instances import ec2_instance_usage, is_hour_unit
 from connectors.values import (
     Problems, constant_text, first_present, on_uniques, parse_number, parse_timestamp, quoted, require, stripped, where_text,
@@ -69,6 +70,20 @@ def athena_name(csv_name: str) -> str:
     Used by the Athena/Parquet flavour of the legacy CUR and, for the same data, by CUR 2.0.
     """
     return "_".join(re.sub(r"(?<!^)(?=[A-Z])", "_", part).lower() for part in csv_name.split("/"))
+
+
+#: A CUR file's usage start column: legacy CSV name, and the Athena / CUR 2.0 name.
+USAGE_START_COLUMNS = ("lineItem/UsageStartDate", "line_item_usage_start_date")
+
+
+def usage_starts(raw_table: RawTable) -> pd.Series | None:
+    """Each line's usage start (ChargePeriodStart) exactly as both CUR converters read it, from that
+    column alone; None where the file has no usage start column."""
+    name = next((c for c in USAGE_START_COLUMNS if c in raw_table.columns), None)
+    if name is None:
+        return None
+    start = raw_table.select([name]).coded_frame([name])[name]
+    return parse_timestamp(stripped(start), name, Problems(start.index))
 
 
 def cur_billing_fields(raw: pd.DataFrame, labels: Mapping[str, str], problems: Problems) -> pd.DataFrame:

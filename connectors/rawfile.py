@@ -128,6 +128,18 @@ class RawTable:
                  for name in present}
         return pd.DataFrame(frame, index=index)
 
+    def rows(self, positions: np.ndarray) -> "RawTable":
+        """The rows at ``positions`` (in that order), with their row numbers (not for CSV files with ragged rows)."""
+        if self.ragged:
+            raise ValueError(f"{self.path}: rows of a batch with ragged rows cannot be taken apart")
+        return RawTable(self.path, self._table.take(pa.array(positions, type=pa.int64())), self.source_rows[positions],
+                        typed=self._typed)
+
+    def select(self, names: list[str]) -> "RawTable":
+        """Only the named top-level columns (those present), unconverted where the batch still holds its file's types."""
+        present = [n for n in names if n in self._table.column_names]
+        return RawTable(self.path, self._table.select(present), self.source_rows, self.ragged, typed=self._typed)
+
     def raw_records(self, positions: np.ndarray) -> list[str]:
         """JSON of the raw rows at ``positions`` (meant for the few quarantined rows)."""
         rows = self.coded.take(pa.array(positions, type=pa.int64())).to_pylist()
@@ -229,6 +241,9 @@ def concat_raw(path: Path, batches: list[RawTable]) -> RawTable:
     """Consecutive batches of one file as one table."""
     if len(batches) == 1:
         return batches[0]
+    if all(b._typed for b in batches):     # one file's batches share its types: converted later, once
+        return RawTable(str(path), pa.concat_tables([b._table for b in batches]),
+                        np.concatenate([b.source_rows for b in batches]), typed=True)
     return RawTable(str(path), pa.concat_tables([b.table for b in batches]),
                     np.concatenate([b.source_rows for b in batches]), [r for b in batches for r in b.ragged])
 

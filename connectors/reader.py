@@ -25,6 +25,7 @@ import pandas as pd
 from carbonledger import schema
 from carbonledger.controls import ControlTotals, totals_by_currency, totals_by_unit
 from carbonledger.errors import InputFormatError, UsageError
+from connectors.aws_common import usage_starts
 from connectors.aws_cur import convert_aws_cur
 from connectors.aws_cur2 import convert_aws_cur2
 from connectors.azure import convert_azure
@@ -114,6 +115,22 @@ def read_batch(raw: RawTable, fmt: str, project_tag_keys: Sequence[str] = DEFAUL
     """One raw batch converted: canonical billing rows, quarantined rows and the batch's control totals."""
     billing, quarantine, inputs = _read_batch(raw, fmt, project_tag_keys)
     return ReadResult(billing, quarantine, inputs, [raw.path])
+
+
+#: Formats whose rows can be dated before they are converted: their ChargePeriodStart, read from its
+#: column alone exactly as the converter reads it.
+_STARTS = {"aws-cur": usage_starts, "aws-cur2": usage_starts}
+
+
+def row_days(raw: RawTable, fmt: str) -> np.ndarray | None:
+    """Each row's UTC day (``datetime64[D]``) of ChargePeriodStart as converting ``raw`` would give it,
+    from the start column alone. None where the format cannot date its rows before conversion, or
+    where some row has no readable start (a quarantined row without one belongs to the first day of
+    its file's billing rows, which only converting the whole file tells)."""
+    starts = _STARTS[fmt](raw) if fmt in _STARTS else None
+    if starts is None or starts.isna().any():
+        return None
+    return starts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[D]")
 
 
 def _as_list(paths: Sequence[str | Path] | str | Path) -> list[str | Path]:

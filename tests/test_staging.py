@@ -106,3 +106,45 @@ def test_days_whose_writer_was_closed_continue_in_a_new_part_in_order(tmp_path, 
         assert_same(staged, whole_day(source, day, keys))
     assert limited != (1,)
     assert any(len(list(d.glob("billing-*.parquet"))) > 1 for d in (tmp_path / "staging").glob("*/day=*"))
+
+
+def cur_parquet(tmp_path: Path, *, unreadable_start: bool = False) -> Path:
+    """The CUR sample as Parquet, with a bad cost and an unknown line item type (quarantined, dated);
+    with ``unreadable_start``, one row's start is not a time (quarantined, undated)."""
+    frame = pd.read_csv(CUR, dtype=str, keep_default_na=False)
+    frame.loc[9, "lineItem/UnblendedCost"] = "twelve"
+    frame.loc[11, "lineItem/LineItemType"] = "Mystery"
+    if unreadable_start:
+        frame.loc[4, "lineItem/UsageStartDate"] = "not a time"
+    path = tmp_path / "cur.parquet"
+    frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("batch_rows", [300, None])
+def test_a_parquet_cur_day_is_read_from_its_dated_rows_without_a_split(tmp_path, batch_rows):
+    path = cur_parquet(tmp_path)
+    source = Source(path, "aws-cur")
+    keys = Config().project_tag_keys
+    whole = engine.read_sources([source], keys)
+    days = sorted(set(whole.billing["ChargePeriodStart"].dt.date) | set(whole.quarantine["ChargePeriodStart"].dt.date))
+    seen_rows = 0
+    for day in [*days, dt.date(2030, 1, 1)]:
+        staged = staging.source_day([path], "auto", day, keys, tmp_path / "staging", batch_rows=batch_rows)
+        assert_same(staged, whole_day(source, day, keys))
+        seen_rows += staged.inputs.rows
+    assert seen_rows == whole.inputs.rows and len(whole.quarantine) == 2
+    assert not any(p.is_dir() for p in (tmp_path / "staging").glob("*"))     # no split was needed
+
+
+def test_a_parquet_cur_with_an_undated_row_is_split_so_the_row_finds_its_day(tmp_path):
+    path = cur_parquet(tmp_path, unreadable_start=True)
+    source = Source(path, "aws-cur")
+    keys = Config().project_tag_keys
+    whole = engine.read_sources([source], keys)
+    days = sorted(set(whole.billing["ChargePeriodStart"].dt.date))
+    for day in days:
+        assert_same(staging.source_day([path], "aws-cur", day, keys, tmp_path / "staging"), whole_day(source, day, keys))
+    assert sum(staging.source_day([path], "aws-cur", day, keys, tmp_path / "staging").inputs.rows for day in days) \
+        == whole.inputs.rows
+    assert any(p.is_dir() for p in (tmp_path / "staging").glob("*"))          # the undated row needed the split
