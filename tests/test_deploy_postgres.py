@@ -6,8 +6,14 @@ dropped after it; skipped with the reason when no server answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -73,9 +79,6 @@ def _rabbitmq_up() -> bool:
 
 @pytest.mark.skipif(not _rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672 for the Celery broker")
 def test_backfill_through_two_celery_workers_equals_the_in_process_ledger(postgres_db, tmp_path, monkeypatch):
-    import os
-    import subprocess
-    import sys
 
     import pandas as pd
     import yaml
@@ -101,7 +104,8 @@ def test_backfill_through_two_celery_workers_equals_the_in_process_ledger(postgr
     env = {**os.environ, "PATH": f"{worker.parent}{os.pathsep}{os.environ.get('PATH', '')}"}   # it spawns `celery`
     workers = [subprocess.Popen([str(worker), "worker", "start", "-A", "dagster_celery.app", "-n", f"carbonledger-{name}-{i}@%h",
                                  "-y", str(config_file), "-q", queue, "--", "--concurrency=1"],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)     # its own process group: the celery it spawns goes with it
                for i in range(2)]
     days = ["2026-11-01", "2026-11-02", "2026-11-03"]
     try:
@@ -118,12 +122,34 @@ def test_backfill_through_two_celery_workers_equals_the_in_process_ledger(postgr
             assert step_pids and os.getpid() not in step_pids           # steps ran in the workers, not here
             assert any("celery" in (e.message or "").lower() for e in logs if e.dagster_event and e.dagster_event.is_engine_event)
     finally:
-        for process in workers:
-            process.terminate()
-        for process in workers:
-            process.wait(timeout=30)
+        _stop_process_groups(workers)
     run_days([pd.Timestamp(d).date() for d in days], out_dir=tmp_path / "in_process")
     for day in days:
         distributed = pd.read_parquet(out / "daily" / day / "ledger.parquet")
         local = pd.read_parquet(tmp_path / "in_process" / "daily" / day / "ledger.parquet")
         pd.testing.assert_frame_equal(distributed, local)
+
+
+def _stop_process_groups(processes: list[subprocess.Popen]) -> None:
+    """Stop each process with everything it spawned: `dagster-celery worker start` runs `celery worker`,
+    which forks its pool; terminating the wrapper alone left those running after the suite."""
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)     # whatever did not stop in time
+        process.wait(timeout=30)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
