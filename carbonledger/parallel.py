@@ -28,6 +28,7 @@ What does not belong here: what the jobs do (``estimate``, ``staging``).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import mmap
@@ -60,6 +61,7 @@ _MIN_SPOOL_FREE_BYTES = 1 << 30
 _MIN_SPOOLED_BYTES = 1 << 16
 _ALIGNMENT = 64
 _SPOOL: Path | None = None
+_SPOOL_PREFIX = "carbonledger-spool-"
 
 
 def default_workers() -> int:
@@ -142,13 +144,34 @@ class _Spooled:
 
 
 def _spool_folder() -> Path | None:
-    """A fresh folder for this map's spool files in shared memory, or None where there is none with room."""
+    """A fresh folder for this map's spool files in shared memory, or None where there is none with room.
+
+    The folder is named after this process; folders of processes that no longer run (killed before
+    they could remove theirs) are removed first, so a killed run does not hold memory for good."""
     try:
-        if _SHARED_MEMORY.is_dir() and _free_bytes(_SHARED_MEMORY) >= _MIN_SPOOL_FREE_BYTES:
-            return Path(tempfile.mkdtemp(prefix="carbonledger-spool-", dir=_SHARED_MEMORY))
+        if not _SHARED_MEMORY.is_dir():
+            return None
+        for stale in _SHARED_MEMORY.glob(f"{_SPOOL_PREFIX}*"):
+            if not _running(stale.name[len(_SPOOL_PREFIX):].split("-", 1)[0]):
+                shutil.rmtree(stale, ignore_errors=True)
+        if _free_bytes(_SHARED_MEMORY) >= _MIN_SPOOL_FREE_BYTES:
+            return Path(tempfile.mkdtemp(prefix=f"{_SPOOL_PREFIX}{os.getpid()}-", dir=_SHARED_MEMORY))
     except OSError:
         pass
     return None
+
+
+def _running(pid: str) -> bool:
+    """Whether a process with this id runs (a folder name that is not a number counts as running: left alone)."""
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_bytes(folder: Path) -> int:
@@ -173,13 +196,20 @@ def _ship(value: Any, spool: Path | None) -> Any:
     if not buffers:
         return value
     spans = []
-    fd, path = tempfile.mkstemp(dir=spool)
-    with os.fdopen(fd, "wb") as handle:
-        for buffer in buffers:
-            view = buffer.raw()
-            handle.write(bytes(-handle.tell() % _ALIGNMENT))    # each buffer 64-byte aligned, as Arrow's own
-            spans.append((handle.tell(), view.nbytes))
-            handle.write(view)
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(dir=spool)
+        with os.fdopen(fd, "wb") as handle:
+            for buffer in buffers:
+                view = buffer.raw()
+                handle.write(bytes(-handle.tell() % _ALIGNMENT))    # each buffer 64-byte aligned, as Arrow's own
+                spans.append((handle.tell(), view.nbytes))
+                handle.write(view)
+    except OSError:             # shared memory filled up meanwhile (or went away): this one goes through the pipe
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return value
     return _Spooled(pickled, path, tuple(spans))
 
 

@@ -73,6 +73,9 @@ def source_day(paths: Sequence[Path], fmt: str, day: dt.date, project_tag_keys: 
     if not (split / _MANIFEST).is_file():
         direct = _day_without_split(files, fmt, day, project_tag_keys, batch_rows)
         if direct is not None:
+            if root.is_dir():           # splits of earlier deliveries: superseded
+                with _locked(root):
+                    _remove_other_versions(root, version)
             return direct
         with _locked(root):
             if not (split / _MANIFEST).is_file():
@@ -139,7 +142,12 @@ def _build(files: Sequence[Path], fmt: str, project_tag_keys: Sequence[str], roo
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    for old in root.iterdir():         # earlier versions of this source's files: superseded
+    _remove_other_versions(root, version)
+
+
+def _remove_other_versions(root: Path, version: str) -> None:
+    """Remove the splits of earlier versions of this source's files (superseded by ``version``)."""
+    for old in root.iterdir():
         if old.is_dir() and old.name != version:
             shutil.rmtree(old, ignore_errors=True)
 

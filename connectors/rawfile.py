@@ -104,7 +104,8 @@ class RawTable:
 
     @property
     def columns(self) -> list[str]:
-        return self.coded.column_names
+        """The text columns' names (struct fields dotted), without converting a batch still in its file's types."""
+        return _flat_names(self._table.schema) if self._typed else self._table.column_names
 
     @property
     def rows_read(self) -> int:

@@ -29,6 +29,8 @@ TIMESTAMP_EXPECTATION = "expected ISO 8601 / 'YYYY-MM-DD HH:MM:SS'"
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 _TEXT = pd.StringDtype("pyarrow")
 _MAX_MAGNITUDE = 1e36
+#: A timestamp's zone designator at its end: ``Z`` or an offset such as ``+02:00`` / ``-0500``.
+_ZONE_DESIGNATOR = r"(?:[zZ]|[+-]\d{2}:?\d{2})$"
 
 
 class Problems:
@@ -71,13 +73,25 @@ def require(raw: pd.Series, column: str, problems: Problems) -> None:
 def parse_timestamp(raw: pd.Series, column: str, problems: Problems) -> pd.Series:
     """Text → UTC timestamps; naive values are taken as UTC; unparseable values → NaT + problem."""
     codes, uniques = factorized(raw)
-    parsed = pd.to_datetime(uniques, utc=True, format="ISO8601", errors="coerce")
+    parsed = _utc_timestamps(uniques)
     lookup = parsed.append(pd.DatetimeIndex([pd.NaT], tz="UTC"))
     values = lookup[np.where(codes < 0, len(parsed), codes)]
     result = pd.Series(values, index=raw.index).astype("datetime64[ns, UTC]")
     bad = raw.notna() & result.isna()
     problems.add(bad, lambda rows: f"{column}: " + quoted(raw[rows]) + f" is not a timestamp ({TIMESTAMP_EXPECTATION})")
     return result
+
+
+def _utc_timestamps(texts: np.ndarray) -> pd.DatetimeIndex:
+    """Distinct texts → UTC timestamps, each as if parsed alone. Parsed together, pandas reads a value
+    without an offset in the offset of an earlier value that has one; so values with a zone designator
+    and values without are parsed apart (the naive ones as UTC)."""
+    zoned = pd.Series(texts, dtype=_TEXT).str.strip().str.contains(_ZONE_DESIGNATOR).fillna(False).to_numpy(dtype=bool)
+    parsed = pd.Series(pd.NaT, index=range(len(texts)), dtype="datetime64[ns, UTC]")
+    for group in (zoned, ~zoned):
+        if group.any():
+            parsed[group] = pd.to_datetime(texts[group], utc=True, format="ISO8601", errors="coerce").as_unit("ns")
+    return pd.DatetimeIndex(parsed)
 
 
 def parse_number(raw: pd.Series, column: str, problems: Problems) -> pd.Series:

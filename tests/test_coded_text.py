@@ -116,3 +116,17 @@ def test_a_cur_parquet_file_read_coded_gives_what_its_csv_gives(tmp_path):
     columns = [c for c in from_csv.billing.columns if c not in ("x_SourceFile",)]
     pd.testing.assert_frame_equal(from_parquet.billing[columns], from_csv.billing[columns])
     assert from_parquet.inputs == from_csv.inputs
+
+
+def test_a_timestamp_is_read_alone_whatever_values_sit_beside_it():
+    # pandas, parsing an offset value and a naive one together, reads the naive one in the other's
+    # offset; each value must be read as if alone, whichever batch or dictionary it comes in
+    stamps = ["2018-06-20T01:00:00-04:00", "2018-06-20 00:00:00", "2018-06-20T00:00:00Z", "2018-06-20"]
+    expected = pd.to_datetime(["2018-06-20 05:00", "2018-06-20 00:00", "2018-06-20 00:00", "2018-06-20 00:00"], utc=True)
+    for column in (_plain(stamps), _coded(stamps)):
+        parsed = parse_timestamp(column, "start", Problems(column.index))
+        assert parsed.tolist() == expected.tolist()
+    unused_offset = coded_text(np.array([0]), np.array(["2018-06-20 00:00:00", "2018-06-20T01:00:00-04:00"], dtype=object),
+                               pd.RangeIndex(1))
+    assert unused_offset.cat.categories.size == 2                 # a dictionary value no line has
+    assert parse_timestamp(unused_offset, "start", Problems(unused_offset.index)).tolist() == [expected[1]]

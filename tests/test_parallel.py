@@ -77,3 +77,24 @@ def test_a_failing_job_raises_in_order_and_leaves_no_spool_files(spool_root):
         next(results)
     results.close()
     assert list(spool_root.iterdir()) == []
+
+
+def test_spool_folders_of_processes_no_longer_running_are_removed(spool_root):
+    dead = spool_root / f"{parallel._SPOOL_PREFIX}999999999-abc"
+    dead.mkdir()
+    (dead / "left").write_bytes(b"x" * 100)
+    alive = spool_root / f"{parallel._SPOOL_PREFIX}1-abc"          # pid 1 runs
+    alive.mkdir()
+    folder = parallel._spool_folder()
+    assert folder is not None and folder.name.startswith(f"{parallel._SPOOL_PREFIX}")
+    assert not dead.exists() and alive.exists()
+
+
+def test_a_spool_that_fills_up_sends_the_value_through_the_pipe(spool_root, monkeypatch):
+    table, _ = _table(1)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(parallel.tempfile, "mkstemp", full)
+    assert parallel._ship(table, spool_root) is table

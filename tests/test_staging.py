@@ -148,3 +148,17 @@ def test_a_parquet_cur_with_an_undated_row_is_split_so_the_row_finds_its_day(tmp
     assert sum(staging.source_day([path], "aws-cur", day, keys, tmp_path / "staging").inputs.rows for day in days) \
         == whole.inputs.rows
     assert any(p.is_dir() for p in (tmp_path / "staging").glob("*"))          # the undated row needed the split
+
+
+def test_reading_a_day_without_a_split_removes_the_splits_of_earlier_deliveries(tmp_path):
+    path = cur_parquet(tmp_path, unreadable_start=True)
+    keys = Config().project_tag_keys
+    root = tmp_path / "staging"
+    day = dt.date(2018, 6, 20)
+    staging.source_day([path], "aws-cur", day, keys, root)                  # undated row: split
+    assert any(p.is_dir() for p in root.iterdir())
+    cur_parquet(tmp_path)                                                     # the next delivery dates every row
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    staged = staging.source_day([path], "aws-cur", day, keys, root)
+    assert not any(p.is_dir() for p in root.iterdir())
+    assert_same(staged, whole_day(Source(path, "aws-cur"), day, keys))
