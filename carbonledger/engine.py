@@ -31,6 +31,7 @@ from carbonledger.config import Config, Source
 from carbonledger.controls import ZERO, ControlTotals, TieOut, format_decimal
 from carbonledger.errors import InputFormatError, UsageError
 from connectors import ReadResult, read_billing
+from connectors.reader import combine_batches
 from connectors.azure_remote import Connection as AzureConnection
 from connectors.azure_remote import fetch_cost_details
 from connectors.gcp_bigquery import read_billing_day
@@ -141,19 +142,6 @@ def source_inputs(source: Source) -> list[Path]:
         raise UsageError(f"{source.s3.uri}: no billing deliveries found (expected CUR manifests or Data Exports "
                          "metadata under this prefix)")
     return fetched.files
-
-
-def combine_batches(results: Sequence[ReadResult]) -> ReadResult:
-    """Several sources' batches as one: rows concatenated, control totals added."""
-    inputs = ControlTotals(rows=0)
-    for r in results:
-        inputs = inputs + r.inputs
-    return ReadResult(
-        billing=pd.concat([r.billing for r in results], ignore_index=True),
-        quarantine=pd.concat([r.quarantine for r in results], ignore_index=True),
-        inputs=inputs,
-        files=[f for r in results for f in r.files],
-    )
 
 
 def select_day(batch: ReadResult, day: dt.date) -> ReadResult:

@@ -59,7 +59,7 @@ _SHARED_MEMORY = Path("/dev/shm")
 _MIN_SPOOL_FREE_BYTES = 1 << 30
 #: Arrow buffers smaller than this stay in the pickle.
 _MIN_SPOOLED_BYTES = 1 << 16
-_ALIGNMENT = 64
+_ALIGNMENT_BYTES = 64
 _SPOOL: Path | None = None
 _SPOOL_PREFIX = "carbonledger-spool-"
 
@@ -136,10 +136,10 @@ def _run(shipped: Any) -> Any:
 @dataclass(frozen=True)
 class _Spooled:
     """An object pickled with its large Arrow buffers in a spool file: ``pickled`` is the rest,
-    ``spans`` each buffer's (offset, size) in the file."""
+    ``spans`` each buffer's (offset, size) in the file (no file where it had none: all in ``pickled``)."""
 
     pickled: bytes
-    path: str
+    path: str | None
     spans: tuple[tuple[int, int], ...]
 
 
@@ -194,7 +194,7 @@ def _ship(value: Any, spool: Path | None) -> Any:
 
     pickled = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
     if not buffers:
-        return value
+        return _Spooled(pickled, None, ())        # already pickled: the pool passes the bytes on
     spans = []
     path = None
     try:
@@ -202,7 +202,7 @@ def _ship(value: Any, spool: Path | None) -> Any:
         with os.fdopen(fd, "wb") as handle:
             for buffer in buffers:
                 view = buffer.raw()
-                handle.write(bytes(-handle.tell() % _ALIGNMENT))    # each buffer 64-byte aligned, as Arrow's own
+                handle.write(bytes(-handle.tell() % _ALIGNMENT_BYTES))    # each buffer 64-byte aligned, as Arrow's own
                 spans.append((handle.tell(), view.nbytes))
                 handle.write(view)
     except OSError:             # shared memory filled up meanwhile (or went away): this one goes through the pipe
@@ -217,6 +217,8 @@ def _receive(shipped: Any) -> Any:
     """What :func:`_ship` sent: spooled buffers are mapped from their file (then removed), not copied."""
     if not isinstance(shipped, _Spooled):
         return shipped
+    if shipped.path is None:
+        return pickle.loads(shipped.pickled)
     try:
         with open(shipped.path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

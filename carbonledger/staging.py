@@ -53,7 +53,7 @@ from connectors import ReadResult
 from connectors.discover import billing_files
 from carbonledger.parallel import ordered_map
 from connectors.rawfile import RawTable, concat_raw, is_parquet
-from connectors.reader import raw_batches, read_batch, row_days
+from connectors.reader import combine_batches, raw_batches, read_batch, row_days
 
 log = logging.getLogger("carbonledger")
 
@@ -105,14 +105,9 @@ def _day_without_split(files: Sequence[Path], fmt: str, day: dt.date, project_ta
             return None
         rows[raw.path].append(raw.rows(np.flatnonzero(days == wanted)))
         formats[raw.path] = file_fmt
-    results = [read_batch(concat_raw(Path(path), batches), formats[path], project_tag_keys)
-               for path, batches in rows.items() if batches]
-    inputs = ControlTotals(rows=0)
-    for result in results:
-        inputs = inputs + result.inputs
-    return ReadResult(pd.concat([r.billing for r in results], ignore_index=True) if results else schema.empty(schema.BILLING_COLUMNS),
-                      pd.concat([r.quarantine for r in results], ignore_index=True) if results else schema.empty(schema.QUARANTINE_COLUMNS),
-                      inputs, [str(f) for f in files])
+    # every Parquet file yields at least one batch, so each file gives one result, in order
+    return combine_batches([read_batch(concat_raw(Path(path), batches), formats[path], project_tag_keys)
+                            for path, batches in rows.items()])
 
 
 def _version(files: Sequence[Path], fmt: str, project_tag_keys: Sequence[str]) -> str:

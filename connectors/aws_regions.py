@@ -16,7 +16,7 @@ from importlib import resources
 
 import pandas as pd
 
-from connectors.values import Memo, first_present, is_coded, lowered, on_uniques
+from connectors.values import Memo, as_text, first_present, lowered, on_uniques
 
 _TEXT = pd.StringDtype("pyarrow")
 _AZ_REGION = r"^([a-z]{2}(?:-[a-z]+)+-\d+)[a-z]$"
@@ -60,4 +60,4 @@ def cur_region(column: Callable[[str], pd.Series]) -> pd.Series:
     region = first_present(
         lowered(column("product/regionCode")), lowered(column("product/region")), location, zone, by_prefix
     )
-    return region if is_coded(region) else region.astype(_TEXT)
+    return as_text(region)

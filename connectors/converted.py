@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.tags import attribute
-from connectors.values import Problems, constant_text, first_present, is_coded, prefixed
+from connectors.values import Problems, as_text, constant_text, first_present, prefixed
 
 _TEXT = pd.StringDtype("pyarrow")
 
@@ -48,7 +48,7 @@ def finish(
     problems.add(frame["ChargePeriodEnd"] < frame["ChargePeriodStart"], "ChargePeriodEnd: before ChargePeriodStart")
     # Untagged lines belong to their account, labelled so a reader never mistakes it for a project tag.
     fallback = prefixed("account:", first_present(
-        _text(frame.get("SubAccountName", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))), _text(frame["SubAccountId"]),
+        as_text(frame.get("SubAccountName", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))), as_text(frame["SubAccountId"]),
     ))
     tags = frame.get("Tags", pd.Series(pd.NA, index=frame.index, dtype=_TEXT))
     for name, values in attribute(tags, fallback, project_tag_keys).items():
@@ -57,8 +57,3 @@ def finish(
     frame["x_SourceFile"] = constant_text(source_file, frame.index)
     frame["x_SourceRow"] = source_rows.astype("int64")
     return converted
-
-
-def _text(values: pd.Series) -> pd.Series:
-    """A text column as Arrow-backed text, a coded one as it is."""
-    return values if is_coded(values) else values.astype(_TEXT)

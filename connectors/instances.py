@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from connectors.values import Memo, is_coded, on_uniques, text_per_unique
+from connectors.values import Memo, as_text, on_uniques, text_per_unique
 
 #: Units that mean hours in ConsumedUnit / pricing/unit (compared lowercased).
 HOUR_UNITS = ("hours", "hour", "hrs", "hr", "h")
@@ -48,19 +48,17 @@ _DESCRIPTION_PATTERNS = (
 
 def is_hour_unit(unit: pd.Series) -> pd.Series:
     """True where a unit is an hour unit."""
-    if is_coded(unit):
-        return on_uniques(unit, lambda text: text.str.strip().str.lower().isin(HOUR_UNITS).fillna(False).astype(bool),
-                          fill=False).astype(bool)
-    return unit.astype(_TEXT).str.strip().str.lower().isin(HOUR_UNITS).fillna(False).astype(bool)
+    return on_uniques(as_text(unit), lambda text: text.str.strip().str.lower().isin(HOUR_UNITS).fillna(False).astype(bool),
+                      fill=False).astype(bool)
 
 
 def ec2_instance_usage(usage_type: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(is an instance usage type, the instance type after ':' or null) per CUR usage type."""
-    text = usage_type if is_coded(usage_type) else usage_type.astype(_TEXT)
+    text = as_text(usage_type)
     instance = on_uniques(text, lambda t: t.str.extract(_INSTANCE_USAGE_TYPE)["type"].astype(_TEXT), memo=_INSTANCE_OF_USAGE)
     is_instance = on_uniques(text, lambda t: t.str.match(_INSTANCE_USAGE_TYPE).fillna(False).astype(bool), fill=False,
                              memo=_IS_INSTANCE_USAGE)
-    return is_instance.astype(bool), instance if is_coded(instance) else instance.astype(_TEXT)
+    return is_instance.astype(bool), as_text(instance)
 
 
 def instance_from_description(description: pd.Series) -> pd.Series:

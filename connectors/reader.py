@@ -111,6 +111,19 @@ def raw_batches(paths: Sequence[str | Path], fmt: str = "auto", *,
             yield raw, file_fmt
 
 
+def combine_batches(results: Sequence[ReadResult]) -> ReadResult:
+    """Several batches (files, sources, days) as one: rows concatenated, control totals added."""
+    inputs = ControlTotals(rows=0)
+    for r in results:
+        inputs = inputs + r.inputs
+    return ReadResult(
+        billing=pd.concat([r.billing for r in results], ignore_index=True),
+        quarantine=pd.concat([r.quarantine for r in results], ignore_index=True),
+        inputs=inputs,
+        files=[f for r in results for f in r.files],
+    )
+
+
 def read_batch(raw: RawTable, fmt: str, project_tag_keys: Sequence[str] = DEFAULT_PROJECT_TAG_KEYS) -> ReadResult:
     """One raw batch converted: canonical billing rows, quarantined rows and the batch's control totals."""
     billing, quarantine, inputs = _read_batch(raw, fmt, project_tag_keys)

@@ -179,6 +179,11 @@ def is_coded(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.CategoricalDtype)
 
 
+def as_text(values: pd.Series) -> pd.Series:
+    """A text column as Arrow-backed pandas text; a coded column as it is."""
+    return values if is_coded(values) else values.astype(_TEXT)
+
+
 def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(code per line, -1 for null; the distinct values as an object array) of a text column; for a
     coded column its own codes and texts (which may include texts no line has)."""
